@@ -1,0 +1,8 @@
+using Microsoft.AspNetCore.Connections;
+
+namespace NetStream.Transport;
+
+/// <summary>What the seed's <c>accept(with_ai)</c> returns: the connection and, when asked for, its address info.</summary>
+/// <param name="Connection">The accepted connection, made by the <c>new_connection</c> hook.</param>
+/// <param name="AddressInfo">The address info; <see langword="null"/> unless it was asked for.</param>
+public sealed record AcceptedConnection(ConnectionContext Connection, AddressInfo? AddressInfo);

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>The seed's <c>listen(backlog)</c>: makes, binds and listens the socket of one endpoint.</summary>
+internal static class ListenSocket
+{
+    /// <summary>A listening socket and what the caller needs to know about it.</summary>
+    public sealed record Bound(Socket Socket, EndPoint EndPoint, int Backlog, string? UnixPath);
+
+    public static Bound Create(EndPoint endPoint, NetStreamTransportOptions options, ILogger logger)
+    {
+        var backlog = options.Backlog ?? Somaxconn.Value;
+        if (backlog <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), backlog, "The listen backlog must be a positive number.");
+        }
+
+        return endPoint switch
+        {
+            FileHandleEndPoint handle => Inherit(handle, backlog),
+            UnixDomainSocketEndPoint unix => BindUnix(unix, options, backlog, logger),
+            IPEndPoint ip => BindTcp(ip, options, backlog),
+            _ => throw new NotSupportedException($"NetStream cannot bind {endPoint.GetType().Name} {endPoint}."),
+        };
+    }
+
+    private static Bound BindTcp(IPEndPoint endPoint, NetStreamTransportOptions options, int backlog)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (SocketConfigurator.IsIPv6Any(endPoint))
+            {
+                socket.DualMode = true;
+            }
+
+            SocketConfigurator.BeforeBind(socket, options);
+            Bind(socket, endPoint);
+            socket.Listen(backlog);
+            return new Bound(socket, socket.LocalEndPoint!, backlog, UnixPath: null);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static Bound BindUnix(UnixDomainSocketEndPoint endPoint, NetStreamTransportOptions options, int backlog, ILogger logger)
+    {
+        var path = endPoint.ToString();
+
+        // Abstract sockets (a leading NUL, shown as '@') have no file to probe, chmod or remove.
+        var isFile = path.Length > 0 && path[0] is not ('\0' or '@');
+        if (isFile)
+        {
+            UnixSocketFile.PrepareForBind(path, logger);
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            SocketConfigurator.BeforeBind(socket, options);
+            Bind(socket, endPoint);
+            if (isFile && options.UnixSocketFileMode is { } mode)
+            {
+                UnixSocketFile.SetMode(path, mode);
+            }
+
+            socket.Listen(backlog);
+            return new Bound(socket, endPoint, backlog, isFile ? path : null);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static Bound Inherit(FileHandleEndPoint endPoint, int backlog)
+    {
+        // Already bound by whoever passed it on (systemd, a parent process): wrap it, never re-bind it.
+        var socket = new Socket(new SafeSocketHandle((IntPtr)endPoint.FileHandle, ownsHandle: true));
+        if (socket.SocketType != SocketType.Stream)
+        {
+            socket.Dispose();
+            throw new NotSupportedException($"The inherited descriptor {endPoint.FileHandle} is a {socket.SocketType} socket, not a stream socket.");
+        }
+
+        if (!SocketConfigurator.IsListening(socket))
+        {
+            socket.Listen(backlog);
+        }
+
+        return new Bound(socket, socket.LocalEndPoint ?? endPoint, backlog, UnixPath: null);
+    }
+
+    private static void Bind(Socket socket, EndPoint endPoint)
+    {
+        try
+        {
+            socket.Bind(endPoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new AddressInUseException($"{endPoint} is already in use.", e);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>Every log event of the transport, with fixed ids. Retired ids stay reserved.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "NetStream ({Engine}) listening on {EndPoint}, backlog {Backlog}.")]
+    public static partial void Listening(ILogger logger, NetStreamEngine engine, EndPoint endPoint, int backlog);
+
+    [LoggerMessage(2, LogLevel.Debug, "NetStream stopped listening on {EndPoint}.")]
+    public static partial void Unbound(ILogger logger, EndPoint endPoint);
+
+    [LoggerMessage(3, LogLevel.Debug, "Accept on {EndPoint} failed with {Error}; retrying at once.")]
+    public static partial void AcceptRetried(ILogger logger, EndPoint endPoint, string error);
+
+    [LoggerMessage(4, LogLevel.Warning, "Accept on {EndPoint} failed with {Error}: out of resources; backing off {DelayMs} ms ({Suppressed} more since the last warning).")]
+    public static partial void AcceptBackoff(ILogger logger, EndPoint endPoint, string error, int delayMs, long suppressed);
+
+    [LoggerMessage(5, LogLevel.Error, "Accept on {EndPoint} failed unexpectedly; backing off {DelayMs} ms and accepting on.")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, int delayMs, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Warning, "new_connection failed on {EndPoint} for a peer at {RemoteEndPoint}; the socket was closed, accepting goes on.")]
+    public static partial void NewConnectionFailed(ILogger logger, EndPoint endPoint, EndPoint? remoteEndPoint, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Debug, "Connection {ConnectionId} aborted: {Reason}")]
+    public static partial void ConnectionAborted(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(8, LogLevel.Debug, "Connection {ConnectionId}: the peer finished sending (FIN).")]
+    public static partial void ConnectionFin(ILogger logger, string connectionId);
+
+    [LoggerMessage(9, LogLevel.Debug, "Connection {ConnectionId} was reset by the peer.")]
+    public static partial void ConnectionReset(ILogger logger, string connectionId);
+
+    [LoggerMessage(10, LogLevel.Debug, "Connection {ConnectionId} failed.")]
+    public static partial void ConnectionError(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Information, "Replaced the stale Unix socket file {Path}: nobody was accepting on it.")]
+    public static partial void StaleUnixSocketReplaced(ILogger logger, string path);
+
+    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} refused by the accepted hook {Hook}: {Reason}")]
+    public static partial void ConnectionRefused(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string hook, string reason);
+
+    [LoggerMessage(13, LogLevel.Warning, "The accepted hook {Hook} failed on connection {ConnectionId} from {RemoteEndPoint}; only that connection was refused.")]
+    public static partial void HookFailed(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Warning, "The accepted hooks on connection {ConnectionId} from {RemoteEndPoint} took longer than {TimeoutMs} ms; the connection was refused.")]
+    public static partial void HookTimedOut(ILogger logger, string connectionId, EndPoint? remoteEndPoint, double timeoutMs);
+}

@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>The features Kestrel and its middleware read from a transport connection, all served by the connection itself.</summary>
+internal sealed partial class NetStreamConnection :
+    IConnectionIdFeature,
+    IConnectionTransportFeature,
+    IConnectionItemsFeature,
+    IConnectionLifetimeFeature,
+    IConnectionEndPointFeature,
+    IMemoryPoolFeature,
+    IConnectionSocketFeature
+{
+    internal static readonly Type[] BuiltInFeatures =
+    [
+        typeof(IConnectionIdFeature),
+        typeof(IConnectionTransportFeature),
+        typeof(IConnectionItemsFeature),
+        typeof(IConnectionLifetimeFeature),
+        typeof(IConnectionEndPointFeature),
+        typeof(IMemoryPoolFeature),
+        typeof(IConnectionSocketFeature),
+    ];
+
+    private string? _connectionId;
+    private IDictionary<object, object?>? _items;
+
+    public override string ConnectionId
+    {
+        // Made on first use: a connection nobody logs never formats an id.
+        get => _connectionId ??= ConnectionIds.Next();
+        set => _connectionId = value;
+    }
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new ConnectionItems();
+        set => _items = value;
+    }
+
+    public MemoryPool<byte> MemoryPool { get; }
+
+    Socket IConnectionSocketFeature.Socket => _socket;
+}

@@ -1,0 +1,268 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// NetStream's connection: a socket between two pipes. The receive loop fills the input pipe and pauses when
+/// it is full; the send loop drains the output pipe. A graceful end of output sends FIN; an abort or error RST.
+/// </summary>
+internal sealed partial class NetStreamConnection : ConnectionContext
+{
+    private readonly Socket _socket;
+    private readonly IConnectionIo _io;
+    private readonly IDuplexPipe _originalTransport;
+    private readonly PipeReader _output;   // what the application wrote, read by the send loop
+    private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
+    private readonly bool _waitForData;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _closed = new();
+
+    private ConnectionAbortedException? _abortReason;
+    private int _aborted;
+    private bool _socketClosed;
+    private Task _processing = Task.CompletedTask;
+    private Task? _disposing;
+
+    public NetStreamConnection(
+        Socket socket,
+        MemoryPool<byte> pool,
+        PipeScheduler transportScheduler,
+        NetStreamTransportOptions options,
+        ILogger logger)
+    {
+        _socket = socket;
+        _io = new SocketsConnectionIo(socket);
+        _waitForData = options.WaitForDataBeforeAllocatingBuffer;
+        _logger = logger;
+        MemoryPool = pool;
+        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = socket.RemoteEndPoint;
+
+        var minimumSegment = pool.MaxBufferSize is > 0 and < 4096 ? pool.MaxBufferSize : 4096;
+        var input = new Pipe(PipeOptionsFor(pool, options.MaxReadBufferSize, PipeScheduler.ThreadPool, transportScheduler, minimumSegment));
+        var output = new Pipe(PipeOptionsFor(pool, options.MaxWriteBufferSize, transportScheduler, PipeScheduler.ThreadPool, minimumSegment));
+        _input = input.Writer;
+        _output = output.Reader;
+        _originalTransport = new DuplexPipe(input.Reader, output.Writer);
+        Transport = _originalTransport;
+        Features = new ConnectionFeatures(this);
+        ConnectionClosed = _closed.Token;
+    }
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override IFeatureCollection Features { get; }
+
+    public override CancellationToken ConnectionClosed { get; set; }
+
+    public override EndPoint? LocalEndPoint { get; set; }
+
+    public override EndPoint? RemoteEndPoint { get; set; }
+
+    internal Socket Socket => _socket;
+
+    /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
+    internal void Start() => _processing = RunAsync();
+
+    public override void Abort() => Abort(null!);
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        // Kestrel passes null when it sees the peer's FIN, so null is a normal argument here.
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        _abortReason = abortReason ?? new ConnectionAbortedException("The connection was aborted.");
+        Log.ConnectionAborted(_logger, ConnectionId, _abortReason.Message);
+        CloseSocket(reset: true);
+
+        // Both loops may be parked: the send loop on an empty output, the receive loop on a full input.
+        _output.CancelPendingRead();
+        _input.CancelPendingFlush();
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        // Idempotent: Kestrel's connection limit disposes a refused connection and then disposes it again.
+        var disposing = _disposing ?? Interlocked.CompareExchange(ref _disposing, DisposeCoreAsync(), null) ?? _disposing;
+        return new ValueTask(disposing!);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        await _originalTransport.Input.CompleteAsync().ConfigureAwait(false);
+        await _originalTransport.Output.CompleteAsync().ConfigureAwait(false);
+        await _processing.ConfigureAwait(false);
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            var receiving = ReceiveLoopAsync();
+            var sending = SendLoopAsync();
+            await receiving.ConfigureAwait(false);
+            await sending.ConfigureAwait(false);
+        }
+        finally
+        {
+            _io.Dispose();
+
+            // Never inline: ConnectionClosed callbacks must not run on the I/O thread that ended the loops.
+            ThreadPool.UnsafeQueueUserWorkItem(static closed => closed.Cancel(), _closed, preferLocal: false);
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                if (_waitForData)
+                {
+                    await _io.WaitForDataAsync().ConfigureAwait(false);
+                }
+
+                var received = await _io.ReceiveAsync(_input.GetMemory()).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    Log.ConnectionFin(_logger, ConnectionId);
+                    break;
+                }
+
+                _input.Advance(received);
+                var flush = await _input.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            error = Classify(e);
+        }
+        finally
+        {
+            await _input.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendLoopAsync()
+    {
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                var result = await _output.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                var buffer = result.Buffer;
+                if (!buffer.IsEmpty)
+                {
+                    await _io.SendAsync(buffer).ConfigureAwait(false);
+                }
+
+                _output.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            error = Classify(e);
+        }
+        finally
+        {
+            // Output done: FIN if it ended well, RST otherwise. Closing also ends a pending receive.
+            CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
+            await _output.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
+            _input.CancelPendingFlush();
+        }
+    }
+
+    private void CloseSocket(bool reset)
+    {
+        lock (_socket)
+        {
+            if (_socketClosed)
+            {
+                return;
+            }
+
+            _socketClosed = true;
+            try
+            {
+                if (reset)
+                {
+                    _socket.LingerState = new LingerOption(true, 0);
+                }
+                else
+                {
+                    _socket.Shutdown(SocketShutdown.Send);
+                }
+            }
+            catch (SocketException)
+            {
+                // The peer may already be gone; closing is all that is left to do.
+            }
+
+            _socket.Dispose();
+        }
+    }
+
+    private Exception? Classify(Exception e)
+    {
+        if (Volatile.Read(ref _aborted) != 0 || _socketClosed)
+        {
+            // Our own close ended the operation; the abort reason (if any) is what the application sees.
+            return null;
+        }
+
+        if (e is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted })
+        {
+            Log.ConnectionReset(_logger, ConnectionId);
+            return new ConnectionResetException(e.Message, e);
+        }
+
+        Log.ConnectionError(_logger, ConnectionId, e);
+        return new IOException(e.Message, e);
+    }
+
+    private static PipeOptions PipeOptionsFor(
+        MemoryPool<byte> pool, long? limit, PipeScheduler readerScheduler, PipeScheduler writerScheduler, int minimumSegment)
+    {
+        var pause = limit is > 0 ? limit.Value : 0;
+        return new PipeOptions(
+            pool,
+            readerScheduler,
+            writerScheduler,
+            pauseWriterThreshold: pause,
+            resumeWriterThreshold: pause / 2,
+            minimumSegmentSize: minimumSegment,
+            useSynchronizationContext: false);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

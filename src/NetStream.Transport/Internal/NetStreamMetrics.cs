@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// The <c>NetStream</c> meter: what only the transport and its server know. Kestrel reports connection counts
+/// and durations of its own endpoints itself; the hosted server reports them here.
+/// </summary>
+internal sealed class NetStreamMetrics
+{
+    public const string MeterName = "NetStream";
+
+    private static readonly Lazy<NetStreamMetrics> s_shared = new(() => new NetStreamMetrics(new Meter(MeterName)));
+
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _acceptErrors;
+    private readonly Counter<long> _acceptBackoffs;
+    private readonly Counter<long> _refused;
+    private readonly UpDownCounter<long> _active;
+    private readonly Histogram<double> _duration;
+
+    public NetStreamMetrics(IMeterFactory meterFactory)
+        : this(meterFactory.Create(MeterName))
+    {
+    }
+
+    private NetStreamMetrics(Meter meter)
+    {
+        _accepted = meter.CreateCounter<long>("netstream.connections.accepted", "{connection}", "Connections accepted.");
+        _acceptErrors = meter.CreateCounter<long>("netstream.accept.errors", "{error}", "Failed accept calls, by error.");
+        _acceptBackoffs = meter.CreateCounter<long>("netstream.accept.backoffs", "{backoff}", "Pauses of an accept loop after resource exhaustion.");
+        _refused = meter.CreateCounter<long>("netstream.connections.refused", "{connection}", "Connections closed by NetStream before the application saw them, by reason.");
+        _active = meter.CreateUpDownCounter<long>("netstream.connections.active", "{connection}", "Connections the hosted server is serving.");
+        _duration = meter.CreateHistogram<double>("netstream.connection.duration", "s", "How long connections of the hosted server lasted.");
+    }
+
+    /// <summary>The instance used when no <see cref="IMeterFactory"/> is at hand (a listener made outside DI).</summary>
+    public static NetStreamMetrics Shared => s_shared.Value;
+
+    public void Accepted(string endPoint) => _accepted.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
+
+    public void AcceptError(string error) => _acceptErrors.Add(1, new KeyValuePair<string, object?>("error", error));
+
+    public void AcceptBackoff() => _acceptBackoffs.Add(1);
+
+    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ConnectionStarted(string endPoint) => _active.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
+
+    public void ConnectionEnded(string endPoint, long startTimestamp)
+    {
+        var endpointTag = new KeyValuePair<string, object?>("endpoint", endPoint);
+        _active.Add(-1, endpointTag);
+        _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, endpointTag);
+    }
+}

@@ -1,0 +1,64 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>Validates the transport options once, at start-up; each failure names the configuration key and the value.</summary>
+internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetStreamTransportOptions>
+{
+    public ValidateOptionsResult Validate(string? name, NetStreamTransportOptions options)
+    {
+        var errors = Validate(options, NetStreamTransportOptions.SectionName);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The failures of <paramref name="options"/>, with keys under <paramref name="prefix"/>.</summary>
+    public static List<string> Validate(NetStreamTransportOptions options, string prefix)
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, object? value, string rule)
+        {
+            if (!ok)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"{prefix}:{key} = '{value}': {rule}."));
+            }
+        }
+
+        Check(options.Backlog is null or > 0, "Backlog", options.Backlog, "must be a positive number (leave it out for the kernel's SOMAXCONN)");
+        Check(options.ReceiveBufferSize is null or > 0, "ReceiveBufferSize", options.ReceiveBufferSize, "must be a positive number of bytes");
+        Check(options.SendBufferSize is null or > 0, "SendBufferSize", options.SendBufferSize, "must be a positive number of bytes");
+        Check(options.Linger is null || (options.Linger >= TimeSpan.Zero && options.Linger.Value.TotalSeconds <= int.MaxValue), "Linger", options.Linger, "must be zero or more");
+        Check(options.MaxReadBufferSize is null or >= 0, "MaxReadBufferSize", options.MaxReadBufferSize, "must be zero (no limit) or more");
+        Check(options.MaxWriteBufferSize is null or >= 0, "MaxWriteBufferSize", options.MaxWriteBufferSize, "must be zero (no limit) or more");
+        Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");
+        Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
+        Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");
+
+        var keepAlive = options.KeepAlive;
+        Check(keepAlive.Idle is null || keepAlive.Idle >= TimeSpan.FromSeconds(1), "KeepAlive:Idle", keepAlive.Idle, "must be at least one second");
+        Check(keepAlive.Interval is null || keepAlive.Interval >= TimeSpan.FromSeconds(1), "KeepAlive:Interval", keepAlive.Interval, "must be at least one second");
+        Check(keepAlive.Count is null or > 0, "KeepAlive:Count", keepAlive.Count, "must be a positive number");
+
+        var timeout = options.Hooks.Timeout;
+        Check(timeout > TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan, "Hooks:Timeout", timeout, "must be positive, or -00:00:00.001 for no limit");
+        return errors;
+    }
+
+    private static bool IsValidMode(string? mode)
+    {
+        if (mode is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            UnixSocketFile.ParseMode(mode);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// Applies <see cref="NetStreamTransportOptions"/> to sockets: what must be set before bind or listen goes on the
+/// listening socket (accepted sockets inherit it), the rest on each accepted socket.
+/// </summary>
+internal static class SocketConfigurator
+{
+    /// <summary>Options that must be set before <c>bind(2)</c>.</summary>
+    public static void BeforeBind(Socket listener, NetStreamTransportOptions options)
+    {
+        if (listener.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+        {
+            Set(listener, "SO_REUSEADDR", s => s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, options.ReuseAddress));
+            if (options.ReusePort)
+            {
+                SetRaw(listener, "SO_REUSEPORT", SocketOptionNames.SolSocket, SocketOptionNames.SoReusePort, 1);
+            }
+        }
+        else if (options.ReusePort)
+        {
+            throw new NotSupportedException("SO_REUSEPORT applies to TCP endpoints only; turn NetStream:ReusePort off for this Unix socket endpoint.");
+        }
+
+        // The receive buffer must be sized before listen so the window scale offered in the handshake fits it.
+        if (options.ReceiveBufferSize is { } receive)
+        {
+            Set(listener, "SO_RCVBUF", s => s.ReceiveBufferSize = receive);
+        }
+
+        if (options.SendBufferSize is { } send)
+        {
+            Set(listener, "SO_SNDBUF", s => s.SendBufferSize = send);
+        }
+    }
+
+    /// <summary>Options set on every accepted socket. Only what differs from the kernel's default costs a syscall.</summary>
+    public static void Accepted(Socket socket, NetStreamTransportOptions options)
+    {
+        if (socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            return;
+        }
+
+        if (options.NoDelay)
+        {
+            socket.NoDelay = true;
+        }
+
+        if (options.Cork)
+        {
+            SetRaw(socket, "TCP_CORK", SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpCork, 1);
+        }
+
+        if (options.OobInline)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.OutOfBandInline, true);
+        }
+
+        if (options.Linger is { } linger)
+        {
+            socket.LingerState = new LingerOption(true, (int)linger.TotalSeconds);
+        }
+
+        var keepAlive = options.KeepAlive;
+        if (keepAlive.Enabled)
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            if (keepAlive.Idle is { } idle)
+            {
+                Set(socket, "TCP_KEEPIDLE", s => s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)idle.TotalSeconds));
+            }
+
+            if (keepAlive.Interval is { } interval)
+            {
+                Set(socket, "TCP_KEEPINTVL", s => s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, (int)interval.TotalSeconds));
+            }
+
+            if (keepAlive.Count is { } count)
+            {
+                Set(socket, "TCP_KEEPCNT", s => s.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, count));
+            }
+        }
+    }
+
+    /// <summary>Reads <c>SO_ACCEPTCONN</c>: whether the socket is listening.</summary>
+    public static bool IsListening(Socket socket) =>
+        GetRawInt(socket, SocketOptionNames.SolSocket, SocketOptionNames.SoAcceptConn) != 0;
+
+    public static int GetRawInt(Socket socket, int level, int name)
+    {
+        Span<byte> value = stackalloc byte[sizeof(int)];
+        socket.GetRawSocketOption(level, name, value);
+        return BitConverter.ToInt32(value);
+    }
+
+    private static void SetRaw(Socket socket, string option, int level, int name, int value)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(int)];
+        BitConverter.TryWriteBytes(bytes, value);
+        try
+        {
+            socket.SetRawSocketOption(level, name, bytes);
+        }
+        catch (SocketException e)
+        {
+            throw Unsupported(option, e);
+        }
+        catch (PlatformNotSupportedException e)
+        {
+            throw Unsupported(option, e);
+        }
+    }
+
+    private static void Set(Socket socket, string option, Action<Socket> set)
+    {
+        try
+        {
+            set(socket);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ProtocolOption or SocketError.OperationNotSupported or SocketError.InvalidArgument)
+        {
+            throw Unsupported(option, e);
+        }
+        catch (PlatformNotSupportedException e)
+        {
+            throw Unsupported(option, e);
+        }
+    }
+
+    private static NotSupportedException Unsupported(string option, Exception inner) =>
+        new($"The socket option {option} is not supported here ({inner.Message}); remove it from the NetStream options.", inner);
+
+    /// <summary>Whether the endpoint names the IPv6 any-address, which NetStream binds dual-mode.</summary>
+    public static bool IsIPv6Any(EndPoint endPoint) =>
+        endPoint is IPEndPoint { Address: var address } && address.Equals(IPAddress.IPv6Any);
+}

@@ -1,0 +1,100 @@
+using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// One reusable, awaitable socket operation: a <see cref="SocketAsyncEventArgs"/> that is its own
+/// <see cref="IValueTaskSource{TResult}"/>, so steady-state receives and sends allocate nothing.
+/// At most one operation is outstanding at a time, which is how each connection loop uses it.
+/// </summary>
+internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<int>
+{
+    private static readonly Action<object?> s_completed = _ => { };
+
+    private Action<object?>? _continuation;
+    private object? _continuationState;
+
+    public SocketOperation()
+        : base(unsafeSuppressExecutionContextFlow: true)
+    {
+    }
+
+    public ValueTask<int> ReceiveAsync(Socket socket, Memory<byte> buffer)
+    {
+        SetBuffer(buffer);
+        return socket.ReceiveAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+    }
+
+    public ValueTask<int> SendAsync(Socket socket, ReadOnlyMemory<byte> buffer)
+    {
+        if (BufferList is not null)
+        {
+            BufferList = null;
+        }
+
+        // The socket only reads from a send buffer; SocketAsyncEventArgs has a single Memory<byte> slot for both.
+        SetBuffer(System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer));
+        return socket.SendAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+    }
+
+    public ValueTask<int> SendAsync(Socket socket, IList<ArraySegment<byte>> buffers)
+    {
+        if (MemoryBuffer.Length != 0)
+        {
+            SetBuffer(Memory<byte>.Empty);
+        }
+
+        BufferList = buffers;
+        return socket.SendAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+    }
+
+    private ValueTask<int> CompletedSynchronously() =>
+        SocketError == SocketError.Success
+            ? new ValueTask<int>(BytesTransferred)
+            : ValueTask.FromException<int>(new SocketException((int)SocketError));
+
+    protected override void OnCompleted(SocketAsyncEventArgs e)
+    {
+        // On Linux the runtime already completes socket operations on a thread-pool thread,
+        // so the continuation runs here rather than paying for another dispatch.
+        var continuation = Interlocked.Exchange(ref _continuation, s_completed);
+        if (continuation is not null && !ReferenceEquals(continuation, s_completed))
+        {
+            continuation(_continuationState);
+        }
+    }
+
+    public int GetResult(short token)
+    {
+        _continuation = null;
+        _continuationState = null;
+        if (SocketError != SocketError.Success)
+        {
+            throw new SocketException((int)SocketError);
+        }
+
+        return BytesTransferred;
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token)
+    {
+        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
+        {
+            return ValueTaskSourceStatus.Pending;
+        }
+
+        return SocketError == SocketError.Success ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Faulted;
+    }
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        _continuationState = state;
+        var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
+        if (ReferenceEquals(previous, s_completed))
+        {
+            // Completed between the pending return and this registration: don't run it on the caller's stack.
+            ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: true);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+using System.Net.Sockets;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>Linux option numbers that <see cref="SocketOptionName"/> does not name.</summary>
+internal static class SocketOptionNames
+{
+    public const int SolSocket = 1;
+    public const int SoAcceptConn = 30;
+    public const int SoReusePort = 15;
+    public const int SoPeerCred = 17;
+    public const int IpProtoTcp = 6;
+    public const int TcpCork = 3;
+    public const int TcpInfo = 11;
+}

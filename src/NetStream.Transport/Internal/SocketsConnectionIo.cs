@@ -1,0 +1,46 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>The <see cref="NetStreamEngine.Sockets"/> engine: <see cref="Socket"/>'s asynchronous operations.</summary>
+internal sealed class SocketsConnectionIo(Socket socket) : IConnectionIo
+{
+    private readonly SocketOperation _receive = new();
+    private readonly SocketOperation _send = new();
+    private List<ArraySegment<byte>>? _segments;
+
+    public ValueTask<int> WaitForDataAsync() => _receive.ReceiveAsync(socket, Memory<byte>.Empty);
+
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _receive.ReceiveAsync(socket, buffer);
+
+    public ValueTask<int> SendAsync(in ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            return _send.SendAsync(socket, buffer.First);
+        }
+
+        // One sendmsg for the whole sequence: the segments go out as an iovec array.
+        var segments = _segments ??= new List<ArraySegment<byte>>();
+        segments.Clear();
+        foreach (var memory in buffer)
+        {
+            segments.Add(AsSegment(memory));
+        }
+
+        return _send.SendAsync(socket, segments);
+    }
+
+    private static ArraySegment<byte> AsSegment(ReadOnlyMemory<byte> memory) =>
+        MemoryMarshal.TryGetArray(memory, out var segment)
+            ? segment
+            : new ArraySegment<byte>(memory.ToArray());
+
+    public void Dispose()
+    {
+        _receive.Dispose();
+        _send.Dispose();
+    }
+}

@@ -1,0 +1,235 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using NetStream.Transport.Hooks;
+using NetStream.Transport.Internal;
+
+namespace NetStream.Transport;
+
+/// <summary>
+/// A listening stream socket: the seed's <c>net.stream.Server</c> after <c>listen</c>. Kestrel and Bedrock-style
+/// servers use <see cref="AcceptAsync(CancellationToken)"/>; <see cref="AcceptAsync(bool, CancellationToken)"/> is
+/// the seed's <c>accept(with_ai)</c> and <see cref="AcceptHandleAsync"/> its <c>acceptfd()</c>.
+/// </summary>
+/// <remarks>
+/// Accept never throws for what happens to one connection or for a passing shortage of resources: transient
+/// errors are retried, exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) is logged and retried after a back-off,
+/// a failing <c>new_connection</c> costs only its socket. After <see cref="UnbindAsync"/> accept returns
+/// <see langword="null"/>. Call the accept methods from one loop at a time.
+/// </remarks>
+public sealed class NetStreamListener : IConnectionListener
+{
+    private readonly Socket _socket;
+    private readonly NetStreamTransportOptions _options;
+    private readonly INewConnectionHook _newConnection;
+    private readonly NewConnectionContext _newConnectionContext;
+    private readonly MemoryPool<byte> _pool;
+    private readonly PipeScheduler[] _schedulers;
+    private readonly ILogger _logger;
+    private readonly NetStreamMetrics _metrics;
+    private readonly AcceptErrorPolicy _errors = new();
+    private readonly CancellationTokenSource _unbound = new();
+    private readonly string? _unixPath;
+    private readonly string _endPointTag;
+    private int _nextScheduler;
+    private int _unbindCalled;
+
+    internal NetStreamListener(
+        ListenSocket.Bound bound,
+        NetStreamTransportOptions options,
+        INewConnectionHook newConnection,
+        MemoryPool<byte> pool,
+        ILogger logger,
+        NetStreamMetrics metrics)
+    {
+        _socket = bound.Socket;
+        _unixPath = bound.UnixPath;
+        EndPoint = bound.EndPoint;
+        Backlog = bound.Backlog;
+        _options = options;
+        _newConnection = newConnection;
+        _pool = pool;
+        _logger = logger;
+        _metrics = metrics;
+        _endPointTag = EndPoint.ToString() ?? string.Empty;
+        _schedulers = options.IOQueueCount > 0
+            ? Enumerable.Range(0, options.IOQueueCount).Select(_ => (PipeScheduler)new IOQueue()).ToArray()
+            : [PipeScheduler.Inline];
+        _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);
+    }
+
+    /// <summary>The bound address, with port 0 resolved to the port the kernel chose.</summary>
+    public EndPoint EndPoint { get; }
+
+    /// <summary>The backlog passed to <c>listen(2)</c> (the kernel caps it at <c>SOMAXCONN</c>).</summary>
+    public int Backlog { get; }
+
+    /// <summary><c>SO_ACCEPTCONN</c>: whether the socket is listening. <see langword="false"/> once unbound.</summary>
+    public bool IsListening => Volatile.Read(ref _unbindCalled) == 0 && SocketConfigurator.IsListening(_socket);
+
+    /// <summary>The listening socket, for reading options. Do not accept on it or close it.</summary>
+    public Socket Socket => _socket;
+
+    /// <summary>Accepts the next connection, made by the <c>new_connection</c> hook; <see langword="null"/> once unbound.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default) =>
+        (await AcceptAsync(withAddressInfo: false, cancellationToken).ConfigureAwait(false))?.Connection;
+
+    /// <summary>The seed's <c>accept(with_ai)</c>: the next connection and, if asked for, its address info.</summary>
+    /// <param name="withAddressInfo">Whether to read the address info (family, type, protocol, endpoints, peer credentials).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The connection, or <see langword="null"/> once the listener is unbound.</returns>
+    public async ValueTask<AcceptedConnection?> AcceptAsync(bool withAddressInfo, CancellationToken cancellationToken = default)
+    {
+        while (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is { } socket)
+        {
+            // Read before new_connection: the hook may hand the socket to a connection type that hides it.
+            var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
+            if (NewConnection(socket) is { } connection)
+            {
+                return new AcceptedConnection(connection, addressInfo);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The seed's <c>acceptfd()</c>: the raw accepted socket handle, as the kernel gave it. No hooks run, no options
+    /// are applied, no pipes or buffers are made; the caller owns the handle and must dispose it.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The handle, or <see langword="null"/> once the listener is unbound.</returns>
+    public async ValueTask<SafeSocketHandle?> AcceptHandleAsync(CancellationToken cancellationToken = default) =>
+        (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false))?.SafeHandle;
+
+    /// <summary>Stops listening: pending and later accepts return <see langword="null"/>; the Unix socket file is removed.</summary>
+    /// <param name="cancellationToken">Unused: unbinding does not wait.</param>
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _unbindCalled, 1) == 0)
+        {
+            _unbound.Cancel();
+            _socket.Dispose();
+            if (_unixPath is not null)
+            {
+                UnixSocketFile.Remove(_unixPath);
+            }
+
+            Log.Unbound(_logger, EndPoint);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Unbinds and frees the memory pool; connections already accepted are not affected.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await UnbindAsync().ConfigureAwait(false);
+        _pool.Dispose();
+        _unbound.Dispose();
+    }
+
+    private async ValueTask<Socket?> AcceptSocketAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                var socket = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                _errors.Succeeded();
+                return socket;
+            }
+            catch (Exception e) when (Volatile.Read(ref _unbindCalled) != 0 && e is ObjectDisposedException or SocketException)
+            {
+                return null;
+            }
+            catch (SocketException e)
+            {
+                if (!await SurviveAcceptErrorAsync(e).ConfigureAwait(false))
+                {
+                    return null;
+                }
+            }
+        }
+    }
+
+    /// <summary>Applies the accept-error policy; <see langword="false"/> if the listener was unbound meanwhile.</summary>
+    private async ValueTask<bool> SurviveAcceptErrorAsync(SocketException error)
+    {
+        var code = error.SocketErrorCode;
+        _metrics.AcceptError(code.ToString());
+        var kind = AcceptErrorPolicy.Classify(code);
+        if (kind == AcceptErrorKind.Transient)
+        {
+            Log.AcceptRetried(_logger, EndPoint, code.ToString());
+            return true;
+        }
+
+        var delayMs = _errors.NextDelayMs();
+        if (kind == AcceptErrorKind.ResourceExhausted)
+        {
+            if (_errors.ShouldWarn(out var suppressed))
+            {
+                Log.AcceptBackoff(_logger, EndPoint, code.ToString(), delayMs, suppressed);
+            }
+        }
+        else
+        {
+            Log.AcceptFailed(_logger, EndPoint, delayMs, error);
+        }
+
+        _metrics.AcceptBackoff();
+        try
+        {
+            await Task.Delay(delayMs, _unbound.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private ConnectionContext? NewConnection(Socket socket)
+    {
+        try
+        {
+            SocketConfigurator.Accepted(socket, _options);
+            var connection = _newConnection.NewConnection(socket, _newConnectionContext);
+            _metrics.Accepted(_endPointTag);
+            return connection;
+        }
+        catch (Exception e)
+        {
+            Log.NewConnectionFailed(_logger, EndPoint, TryGetRemoteEndPoint(socket), e);
+            _metrics.Refused(RefusalReasons.NewConnectionFailed);
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    private NetStreamConnection CreateDefaultConnection(Socket socket)
+    {
+        // Round-robin the send loops over the I/O queues; no lock, the accept loop is the only caller.
+        var scheduler = _schedulers[(uint)_nextScheduler++ % (uint)_schedulers.Length];
+        var connection = new NetStreamConnection(socket, _pool, scheduler, _options, _logger);
+        connection.Start();
+        return connection;
+    }
+
+    private static EndPoint? TryGetRemoteEndPoint(Socket socket)
+    {
+        try
+        {
+            return socket.RemoteEndPoint;
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using NetStream.Transport;
+using NetStream.Transport.Internal;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers NetStream in a service collection.</summary>
+public static class NetStreamServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the NetStream transport: its factory, and its options bound from the <c>NetStream</c> configuration
+    /// section and validated at start-up. Safe to call more than once.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <returns>A builder for NetStream's options and hooks.</returns>
+    public static NetStreamBuilder AddNetStream(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (!services.Any(d => d.ServiceType == typeof(NetStreamTransportFactory)))
+        {
+            services.AddOptions<NetStreamTransportOptions>()
+                .Configure<IConfiguration>(BindChecked)
+                .ValidateOnStart();
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamTransportOptions>, NetStreamTransportOptionsValidator>());
+            services.AddSingleton<NetStreamTransportFactory>();
+        }
+
+        return new NetStreamBuilder(services);
+    }
+
+    private static void BindChecked(NetStreamTransportOptions options, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(NetStreamTransportOptions.SectionName);
+        var errors = ConfigurationChecker.Check(section, ConfigurationRoots.TransportSection);
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(NetStreamTransportOptions), errors);
+        }
+
+        section.Bind(options);
+    }
+}

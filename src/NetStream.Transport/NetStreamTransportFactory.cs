@@ -1,0 +1,101 @@
+using System.Buffers;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using NetStream.Transport.Hooks;
+using NetStream.Transport.Internal;
+
+namespace NetStream.Transport;
+
+/// <summary>
+/// Binds NetStream listeners: TCP over IPv4 and IPv6 (dual-mode for <c>[::]</c>), Unix sockets, and inherited
+/// listening descriptors (<see cref="FileHandleEndPoint"/>). Kestrel picks it for every endpoint
+/// <see cref="CanBind"/> accepts; the rest fall through to the next transport.
+/// </summary>
+public sealed class NetStreamTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    private readonly NetStreamTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly INewConnectionHook _newConnection;
+    private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
+    private readonly NetStreamMetrics _metrics;
+
+    /// <summary>Makes a factory outside dependency injection, for Bedrock-style use.</summary>
+    /// <param name="options">The transport options.</param>
+    /// <param name="loggerFactory">Where the transport logs; <see langword="null"/> for nowhere.</param>
+    public NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory ?? NullLoggerFactory.Instance, EmptyServices.Instance)
+    {
+    }
+
+    /// <summary>Makes a factory from dependency injection: the <see cref="INewConnectionHook"/>, memory pool factory and meter factory come from <paramref name="services"/>.</summary>
+    /// <param name="options">The transport options.</param>
+    /// <param name="loggerFactory">Where the transport logs.</param>
+    /// <param name="services">The services to take the hook, the memory pool factory and the meter factory from.</param>
+    public NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        ArgumentNullException.ThrowIfNull(services);
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger("NetStream.Transport");
+        _newConnection = services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
+        _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
+        _metrics = services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared;
+    }
+
+    /// <summary>The options listeners get unless <see cref="BindAsync(EndPoint, NetStreamTransportOptions, CancellationToken)"/> is given others.</summary>
+    public NetStreamTransportOptions Options => _options;
+
+    /// <summary>Whether NetStream binds <paramref name="endpoint"/>: IP, Unix socket, or an inherited socket descriptor.</summary>
+    /// <param name="endpoint">The endpoint Kestrel is about to bind.</param>
+    public bool CanBind(EndPoint endpoint) => endpoint switch
+    {
+        IPEndPoint or UnixDomainSocketEndPoint => true,
+        FileHandleEndPoint handle => handle.FileHandleType is FileHandleType.Auto or FileHandleType.Tcp,
+        _ => false,
+    };
+
+    /// <summary>Binds <paramref name="endpoint"/> with the factory's options.</summary>
+    /// <param name="endpoint">Where to listen.</param>
+    /// <param name="cancellationToken">Unused: binding does not wait.</param>
+    /// <exception cref="AddressInUseException">Another socket is bound there, or a process accepts on the Unix socket file.</exception>
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        new(Bind(endpoint, _options));
+
+    /// <summary>The seed's <c>listen(backlog)</c>: binds <paramref name="endpoint"/> with its own options (backlog, socket options, file mode).</summary>
+    /// <param name="endpoint">Where to listen.</param>
+    /// <param name="options">The options of this endpoint.</param>
+    /// <param name="cancellationToken">Unused: binding does not wait.</param>
+    /// <exception cref="AddressInUseException">Another socket is bound there, or a process accepts on the Unix socket file.</exception>
+    public ValueTask<NetStreamListener> BindAsync(EndPoint endpoint, NetStreamTransportOptions options, CancellationToken cancellationToken = default) =>
+        new(Bind(endpoint, options));
+
+    private NetStreamListener Bind(EndPoint endpoint, NetStreamTransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!CanBind(endpoint))
+        {
+            throw new NotSupportedException($"NetStream cannot bind {endpoint.GetType().Name} {endpoint}.");
+        }
+
+        var bound = ListenSocket.Create(endpoint, options, _logger);
+        Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog);
+        return new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics);
+    }
+
+    private MemoryPool<byte> CreatePool() => _memoryPoolFactory?.Create() ?? new PinnedBlockMemoryPool();
+
+    private sealed class EmptyServices : IServiceProvider
+    {
+        public static readonly EmptyServices Instance = new();
+
+        public object? GetService(Type serviceType) => null;
+    }
+}

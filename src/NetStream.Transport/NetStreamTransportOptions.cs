@@ -1,0 +1,134 @@
+namespace NetStream.Transport;
+
+/// <summary>
+/// Options of the NetStream transport: the listen backlog, the socket options a stream server
+/// inherits from its stream socket, and the buffering of each connection.
+/// Bound from the <c>NetStream</c> configuration section and from code; validated at start-up.
+/// </summary>
+public sealed class NetStreamTransportOptions
+{
+    /// <summary>The configuration section the options are bound from: <c>NetStream</c>.</summary>
+    public const string SectionName = "NetStream";
+
+    /// <summary>
+    /// The <c>listen(2)</c> backlog. Default <see langword="null"/>: the kernel's <c>SOMAXCONN</c> as
+    /// <c>/proc/sys/net/core/somaxconn</c> reports it (4096 if it cannot be read). Must be positive.
+    /// </summary>
+    public int? Backlog { get; set; }
+
+    /// <summary>Sets <c>TCP_NODELAY</c> on each accepted TCP socket. Default <see langword="true"/>.</summary>
+    public bool NoDelay { get; set; } = true;
+
+    /// <summary>TCP keep-alive of each accepted TCP socket. Default: off, kernel timings.</summary>
+    public KeepAliveOptions KeepAlive { get; set; } = new();
+
+    /// <summary>Sets <c>TCP_CORK</c> on each accepted TCP socket. Default <see langword="false"/>.</summary>
+    public bool Cork { get; set; }
+
+    /// <summary>Sets <c>SO_OOBINLINE</c> on each accepted socket. Default <see langword="false"/>.</summary>
+    public bool OobInline { get; set; }
+
+    /// <summary><c>SO_RCVBUF</c> in bytes, set on the listening socket so accepted sockets inherit it. Default <see langword="null"/>: the kernel's.</summary>
+    public int? ReceiveBufferSize { get; set; }
+
+    /// <summary><c>SO_SNDBUF</c> in bytes, set on the listening socket so accepted sockets inherit it. Default <see langword="null"/>: the kernel's.</summary>
+    public int? SendBufferSize { get; set; }
+
+    /// <summary>
+    /// <c>SO_LINGER</c> of each accepted socket on a graceful close. Default <see langword="null"/>: the kernel's
+    /// (close returns at once, the kernel sends what is queued). An abort always resets (linger 0).
+    /// </summary>
+    public TimeSpan? Linger { get; set; }
+
+    /// <summary><c>SO_REUSEADDR</c> on the listening TCP socket. Default <see langword="true"/>.</summary>
+    public bool ReuseAddress { get; set; } = true;
+
+    /// <summary>
+    /// <c>SO_REUSEPORT</c> on the listening TCP socket, so several processes or listeners can share one port
+    /// and the kernel balances connections between them. Default <see langword="false"/>.
+    /// </summary>
+    public bool ReusePort { get; set; }
+
+    /// <summary>
+    /// The octal file mode of a Unix socket file after bind, for example <c>0660</c>.
+    /// Default <see langword="null"/>: what the process umask leaves.
+    /// </summary>
+    public string? UnixSocketFileMode { get; set; }
+
+    /// <summary>
+    /// Bytes buffered from the peer before the transport stops reading (back-pressure).
+    /// Default 1 MiB; <see langword="null"/> or 0 means no limit.
+    /// </summary>
+    public long? MaxReadBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Bytes the application may write ahead of the socket before its flush waits (back-pressure).
+    /// Default 64 KiB; <see langword="null"/> or 0 means no limit.
+    /// </summary>
+    public long? MaxWriteBufferSize { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Waits until data arrives before renting a receive buffer, so idle connections hold no buffer.
+    /// Default <see langword="true"/>.
+    /// </summary>
+    public bool WaitForDataBeforeAllocatingBuffer { get; set; } = true;
+
+    /// <summary>
+    /// How many I/O queues run the socket continuations. Default: the processor count, at most 16.
+    /// 0 runs them inline on the socket's completion thread.
+    /// </summary>
+    public int IOQueueCount { get; set; } = Math.Min(Environment.ProcessorCount, 16);
+
+    /// <summary>How bytes move between the sockets and the pipes. Default <see cref="NetStreamEngine.Sockets"/>.</summary>
+    public NetStreamEngine Engine { get; set; } = NetStreamEngine.Sockets;
+
+    /// <summary>Options of the <c>accepted</c> hook chain.</summary>
+    public HookOptions Hooks { get; set; } = new();
+
+
+    /// <summary>Returns a deep copy, so an endpoint can override options without touching the shared ones.</summary>
+    public NetStreamTransportOptions Clone()
+    {
+        var copy = (NetStreamTransportOptions)MemberwiseClone();
+        copy.KeepAlive = KeepAlive.Clone();
+        copy.Hooks = Hooks.Clone();
+        return copy;
+    }
+}
+
+/// <summary>TCP keep-alive of accepted sockets (<c>SO_KEEPALIVE</c>, <c>TCP_KEEPIDLE</c>, <c>TCP_KEEPINTVL</c>, <c>TCP_KEEPCNT</c>).</summary>
+public sealed class KeepAliveOptions
+{
+    /// <summary>Sets <c>SO_KEEPALIVE</c>. Default <see langword="false"/>.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Idle time before the first probe (<c>TCP_KEEPIDLE</c>, whole seconds). Default <see langword="null"/>: the kernel's.</summary>
+    public TimeSpan? Idle { get; set; }
+
+    /// <summary>Time between probes (<c>TCP_KEEPINTVL</c>, whole seconds). Default <see langword="null"/>: the kernel's.</summary>
+    public TimeSpan? Interval { get; set; }
+
+    /// <summary>Unanswered probes before the connection is dropped (<c>TCP_KEEPCNT</c>). Default <see langword="null"/>: the kernel's.</summary>
+    public int? Count { get; set; }
+
+    internal KeepAliveOptions Clone() => (KeepAliveOptions)MemberwiseClone();
+}
+
+/// <summary>Options of the <c>accepted</c> hook chain.</summary>
+public sealed class HookOptions
+{
+    /// <summary>
+    /// The longest the whole <c>accepted</c> chain may take on one connection; past it the connection is
+    /// refused. Default 10 seconds; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    internal HookOptions Clone() => (HookOptions)MemberwiseClone();
+}
+
+/// <summary>The I/O engine that moves bytes between sockets and pipes.</summary>
+public enum NetStreamEngine
+{
+    /// <summary><see cref="System.Net.Sockets.Socket"/>'s asynchronous operations (the runtime's epoll loop).</summary>
+    Sockets,
+}
