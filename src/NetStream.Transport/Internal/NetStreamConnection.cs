@@ -92,8 +92,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     public override ValueTask DisposeAsync()
     {
         // Idempotent: Kestrel's connection limit disposes a refused connection and then disposes it again.
-        var disposing = _disposing ?? Interlocked.CompareExchange(ref _disposing, DisposeCoreAsync(), null) ?? _disposing;
-        return new ValueTask(disposing!);
+        lock (_closed)
+        {
+            _disposing ??= DisposeCoreAsync();
+        }
+
+        return new ValueTask(_disposing);
     }
 
     private async Task DisposeCoreAsync()

@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# NetStream benchmark harness: every scenario against NetStream and Kestrel's Sockets transport, in one run.
+#
+#   tests/NetStream.Benchmarks/run.sh            full run: warm-up, 5 rounds of 6 s, A-B-B-A (< 15 minutes)
+#   tests/NetStream.Benchmarks/run.sh --quick    smoke check: every scenario once, 2 s each
+#
+# Options: --rounds N, --duration SECONDS, --warmup SECONDS, --only NAME[,NAME...], --idle-connections N.
+# Results go to stdout (one line per scenario, see README.md) and to out/results-<time>.txt;
+# progress and warnings go to stderr. Environment: SERVER_CPU (default 1), CLIENT_CPU (default 0),
+# ECHO_SERVER_PROJECT (the NetStream echo server to build and run; default samples/EchoServer).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=$HERE/out
+
+ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0
+usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) QUICK=1 ROUNDS=1 DURATION=2 WARMUP=1 FIRST_WARMUP=2 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        --idle-connections) IDLE_CONNS=$2; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+ALL_SCENARIOS="http1_keepalive http1_pipelined http1_churn http1_unix raw_echo_64b raw_echo_4k idle_10k aa_http1_keepalive"
+SCENARIOS=${ONLY//,/ }
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
+for s in $SCENARIOS; do
+    [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario: $s (known: $ALL_SCENARIOS)" >&2; exit 2; }
+done
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+log() { echo "[$(date +%T)] $*" >&2; }
+warn() { echo "[$(date +%T)] WARNING: $*" >&2; }
+fail() { echo "[$(date +%T)] FAIL: $*" >&2; exit 1; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+
+# ---------------------------------------------------------------- clean-up: our servers and clients only
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/netstream-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+command -v taskset >/dev/null || missing+=(util-linux)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing ${missing[*]} with apt-get"
+    as_root apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}" >&2
+fi
+command -v dotnet >/dev/null || fail "the .NET SDK (dotnet) is not on PATH"
+
+# File descriptors: 10,000 idle connections need more than the usual 1024, in the server and in the client.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+if [[ $FD_LIMIT != unlimited && $FD_LIMIT -lt $((IDLE_CONNS + 512)) ]]; then
+    warn "open-file limit is $FD_LIMIT: idle scenario reduced from $IDLE_CONNS to $((FD_LIMIT - 512)) connections"
+    IDLE_CONNS=$((FD_LIMIT - 512))
+fi
+
+CPUS=$(nproc)
+SERVER_CPU=${SERVER_CPU:-1} CLIENT_CPU=${CLIENT_CPU:-0}
+if [[ $CPUS -lt 2 ]]; then
+    warn "only $CPUS CPU: server and load generator share core 0 (numbers will not mean much)"
+    SERVER_CPU=0 CLIENT_CPU=0
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- build
+mkdir -p "$OUT"
+log "compiling the C load client, reference echo server and helpers into $OUT"
+for prog in echo_client echo_server netutil; do
+    gcc -O2 -Wall -Wextra -o "$OUT/$prog" "$HERE/c/$prog.c"
+done
+NETUTIL=$OUT/netutil
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Builds a project in Release; waits and retries when a concurrent build holds the files (MSB3026/MSB3027).
+dotnet_build() {
+    local project=$1 attempt
+    for attempt in 1 2 3 4 5 6; do
+        if dotnet build -c Release -nologo -v q "$project" >"$WORK/build.log" 2>&1; then
+            return 0
+        fi
+        if grep -qE 'MSB3026|MSB3027|MSB3021|being used by another process' "$WORK/build.log" && [[ $attempt -lt 6 ]]; then
+            warn "build of $project: files in use (another build?), retrying in 20 s"
+            sleep 20
+            continue
+        fi
+        grep -E 'error|Error' "$WORK/build.log" | sort -u | head -20 >&2
+        return 1
+    done
+}
+target_path() { dotnet msbuild "$1" -nologo -getProperty:TargetPath -p:Configuration=Release; }
+
+log "building BenchServer (Release)"
+dotnet_build "$HERE/BenchServer/BenchServer.csproj" || fail "BenchServer does not build"
+BENCH_DLL=$(target_path "$HERE/BenchServer/BenchServer.csproj")
+
+# The NetStream side of raw echo is the hosted samples/EchoServer; BenchServer's own echo is the fallback.
+NOTES=()
+# ECHO_SERVER_PROJECT overrides which project that is (for trying the harness against another echo server).
+ECHO_PROJECT=${ECHO_SERVER_PROJECT:-$(find "$ROOT/samples/EchoServer" -maxdepth 1 -name '*.csproj' 2>/dev/null | head -1 || true)}
+ECHO_DLL=""
+if wanted raw_echo_64b || wanted raw_echo_4k; then
+    if [[ -n $ECHO_PROJECT ]]; then
+        log "building ${ECHO_PROJECT#"$ROOT"/} (Release)"
+        if dotnet_build "$ECHO_PROJECT"; then
+            ECHO_DLL=$(target_path "$ECHO_PROJECT")
+            [[ -n ${ECHO_SERVER_PROJECT:-} ]] && NOTES+=("note: raw echo on NetStream uses ECHO_SERVER_PROJECT=$ECHO_SERVER_PROJECT")
+        else
+            NOTES+=("note: samples/EchoServer does not build; raw echo on NetStream uses BenchServer --mode echo --transport netstream instead")
+        fi
+    else
+        NOTES+=("note: samples/EchoServer not found; raw echo on NetStream uses BenchServer --mode echo --transport netstream instead")
+    fi
+fi
+
+# ---------------------------------------------------------------- servers
+declare -A PID PORT SOCK
+unset ASPNETCORE_URLS DOTNET_URLS ASPNETCORE_HTTP_PORTS ASPNETCORE_HTTPS_PORTS
+export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
+
+# start NAME KIND PORT: KIND is http-netstream, http-sockets, echo-netstream, echo-sockets or echo-c.
+start() {
+    local name=$1 kind=$2 port=$3 sock="$WORK/$1.sock"
+    local -a cmd
+    case $kind in
+        http-netstream|http-sockets)
+            cmd=(dotnet "$BENCH_DLL" --transport "${kind#http-}" --mode http --port "$port" --unix "$sock") ;;
+        echo-sockets)
+            cmd=(dotnet "$BENCH_DLL" --transport sockets --mode echo --port "$port") ;;
+        echo-netstream)
+            if [[ -n $ECHO_DLL ]]; then
+                cmd=(dotnet "$ECHO_DLL" "--NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:$port"
+                     "--NetStream:Endpoints:EchoUnix:Url=unix:$sock" "--Logging:LogLevel:Default=Warning")
+            else
+                cmd=(dotnet "$BENCH_DLL" --transport netstream --mode echo --port "$port")
+            fi ;;
+        echo-c)
+            cmd=("$OUT/echo_server" "tcp:$port") ;;
+    esac
+    taskset -c "$SERVER_CPU" "${cmd[@]}" >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+    PIDS+=($!)
+    PORT[$name]=$port
+    SOCK[$name]=$sock
+    if ! "$NETUTIL" wait "tcp:$port" 60 || ! kill -0 "${PID[$name]}" 2>/dev/null; then
+        tail -20 "$WORK/$name.log" >&2
+        fail "server $name (${cmd[*]}) did not start"
+    fi
+    if [[ $kind == http-* ]] && ! "$NETUTIL" wait "unix:$sock" 30; then
+        fail "server $name does not accept on its Unix socket $sock"
+    fi
+}
+
+stop() {
+    local pid=${PID[$1]}
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+alive() { kill -0 "${PID[$1]}" 2>/dev/null || { tail -20 "$WORK/$1.log" >&2; fail "server $1 died"; }; }
+
+cpu_ticks() {  # utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat)
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo $(( ${12} + ${13} ))
+}
+
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- load: load SCENARIO SERVER SECONDS -> "rate count"
+client() { taskset -c "$CLIENT_CPU" "$@"; }
+
+parse_wrk() {  # wrk output on stdin, scenario in $1
+    awk -v scenario="$1" '
+        / requests in / { count = $1 }
+        /^Requests\/sec:/ { rate = $2 }
+        /Non-2xx or 3xx responses/ { bad = $NF }
+        /Socket errors:/ { errors = $0 }
+        END {
+            if (bad > 0) { print "FAIL: " bad " non-2xx responses" > "/dev/stderr"; exit 1 }
+            if (count == 0) { print "FAIL: no request completed" > "/dev/stderr"; exit 1 }
+            if (errors != "" && scenario != "http1_churn") print "WARNING: wrk " errors > "/dev/stderr"
+            print rate, count
+        }'
+}
+
+load() {
+    local scenario=$1 name=$2 seconds=$3 url="http://127.0.0.1:${PORT[$2]}/" out="$WORK/load.out"
+    case $scenario in
+        http1_keepalive|aa_http1_keepalive)
+            client wrk -t1 -c64 -d"${seconds}s" --timeout 5s "$url" >"$out" 2>&1 || { cat "$out" >&2; fail "wrk failed"; }
+            parse_wrk "$scenario" <"$out" ;;
+        http1_pipelined)
+            client wrk -t1 -c64 -d"${seconds}s" --timeout 5s -s "$HERE/pipeline.lua" "$url" -- 16 >"$out" 2>&1 \
+                || { cat "$out" >&2; fail "wrk failed"; }
+            parse_wrk "$scenario" <"$out" ;;
+        http1_churn)
+            client wrk -t1 -c32 -d"${seconds}s" --timeout 5s -H "Connection: close" "$url" >"$out" 2>&1 \
+                || { cat "$out" >&2; fail "wrk failed"; }
+            parse_wrk "$scenario" <"$out" ;;
+        http1_unix)
+            client h2load --h1 -B "unix:${SOCK[$name]}" -c64 -t1 -D "$seconds" http://localhost/ >"$out" 2>&1 \
+                || { cat "$out" >&2; fail "h2load failed"; }
+            awk '
+                /^finished in/ { rate = $4 }
+                /^requests:/ { ok = $8; failed = $10; errored = $12 }
+                END {
+                    if (ok == 0) { print "FAIL: h2load: no request succeeded" > "/dev/stderr"; exit 1 }
+                    if (failed + errored > 0) print "WARNING: h2load: " failed " failed, " errored " errored" > "/dev/stderr"
+                    print rate, ok
+                }' "$out" ;;
+        raw_echo_64b|raw_echo_4k)
+            local size=64
+            [[ $scenario == raw_echo_4k ]] && size=4096
+            client "$OUT/echo_client" "tcp:${PORT[$name]}" 64 "$size" "$seconds" >"$out" 2>&1 \
+                || { cat "$out" >&2; fail "echo client failed against $name"; }
+            sed -n 's/^messages=\([0-9]*\) .* rate=\([0-9.]*\)$/\2 \1/p' "$out" ;;
+    esac || { cat "$out" >&2; fail "$scenario against $name: cannot read the load generator's output"; }
+}
+
+# measure SCENARIO SERVER: one measured run -> appends "rate cpu_us_per_req" to $WORK/res/SCENARIO.SERVER
+measure() {
+    local scenario=$1 name=$2 pid=${PID[$2]} t0 t1 rate count
+    t0=$(cpu_ticks "$pid")
+    read -r rate count < <(load "$scenario" "$name" "$DURATION")
+    t1=$(cpu_ticks "$pid")
+    alive "$name"
+    [[ -n ${count:-} && $count -gt 0 ]] || fail "$scenario against $name: no requests counted"
+    echo "$rate $(calc "($t1 - $t0) * 1000000 / $CLK_TCK / $count")" >>"$WORK/res/$scenario.$name"
+    log "  $scenario $name: $rate/s, $(tail -1 "$WORK/res/$scenario.$name" | cut -d' ' -f2) us CPU per request"
+}
+
+# run_rounds SCENARIO SERVER...: a warm-up per server, then ROUNDS rounds, each round's order the reverse of
+# the previous one (A-B, B-A, A-B, ...: A-B-B-A), so no server always goes first.
+run_rounds() {
+    local scenario=$1 name round
+    shift
+    local -a order=("$@")
+    mkdir -p "$WORK/res"
+    log "$scenario: warm-up ${WARMUP}s per server ($*)"
+    for name in "$@"; do
+        load "$scenario" "$name" "$WARMUP" >/dev/null
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for name in "${order[@]}"; do
+            measure "$scenario" "$name"
+        done
+        order=($(printf '%s\n' "${order[@]}" | tac))
+    done
+}
+
+median() {  # median of column $2 of file $1
+    cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+RESULTS=()
+emit() {  # emit SCENARIO LABEL SERVER_A SERVER_B
+    local a="$WORK/res/$1.$3" b="$WORK/res/$1.$4" ra rb
+    ra=$(median "$a" 1) rb=$(median "$b" 1)
+    RESULTS+=("scenario=$2 netstream=$(calc "$ra" 1) baseline=$(calc "$rb" 1) ratio=$(calc "$ra / $rb" 3) cpu_us_per_req_netstream=$(calc "$(median "$a" 2)") cpu_us_per_req_baseline=$(calc "$(median "$b" 2)")")
+    log "${RESULTS[-1]}"
+}
+
+# first_warmup SCENARIO SERVER...: a fresh .NET server runs its code cold (tier-0 JIT, no PGO) for a few
+# seconds; this load brings every server to the same steady state before any scenario measures it.
+first_warmup() {
+    local scenario=$1 name
+    shift
+    log "first warm-up: ${FIRST_WARMUP}s of $scenario per server ($*)"
+    for name in "$@"; do
+        load "$scenario" "$name" "$FIRST_WARMUP" >/dev/null
+    done
+}
+
+# ---------------------------------------------------------------- run
+log "rounds=$ROUNDS duration=${DURATION}s warm-up=${WARMUP}s; server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU; fd limit $FD_LIMIT"
+STARTED=$(date +%s)
+mapfile -t P < <("$NETUTIL" freeport 6)
+
+if wanted http1_keepalive || wanted http1_pipelined || wanted http1_churn || wanted http1_unix || wanted aa_http1_keepalive; then
+    log "starting the HTTP servers"
+    start ns http-netstream "${P[0]}"
+    start sk http-sockets "${P[1]}"
+    if wanted aa_http1_keepalive; then
+        # A/A first, while both Sockets servers have the same history.
+        start sk2 http-sockets "${P[2]}"
+        first_warmup http1_keepalive ns sk sk2
+        run_rounds aa_http1_keepalive sk sk2
+        emit aa_http1_keepalive aa_http1_keepalive sk sk2
+        AA_LINE=${RESULTS[-1]}
+        unset 'RESULTS[-1]'
+        stop sk2
+    else
+        first_warmup http1_keepalive ns sk
+    fi
+    for s in http1_keepalive http1_pipelined http1_churn http1_unix; do
+        if wanted $s; then run_rounds $s ns sk; emit $s $s ns sk; fi
+    done
+    stop ns; stop sk
+fi
+
+REFERENCE=()
+if wanted raw_echo_64b || wanted raw_echo_4k; then
+    log "starting the echo servers ($([[ -n $ECHO_DLL ]] && echo "samples/EchoServer" || echo "BenchServer echo") on NetStream, BenchServer echo on Sockets, C epoll echo)"
+    start ens echo-netstream "${P[3]}"
+    start esk echo-sockets "${P[4]}"
+    start ec echo-c "${P[5]}"
+    first_warmup raw_echo_64b ens esk
+    for s in raw_echo_64b raw_echo_4k; do
+        wanted $s || continue
+        run_rounds $s ens esk ec
+        emit $s $s ens esk
+        rc=$(median "$WORK/res/$s.ec" 1)
+        REFERENCE+=("reference=c_epoll_echo scenario=$s rate=$(calc "$rc" 1) cpu_us_per_req=$(calc "$(median "$WORK/res/$s.ec" 2)") netstream_share=$(calc "$(median "$WORK/res/$s.ens" 1) / $rc" 3) baseline_share=$(calc "$(median "$WORK/res/$s.esk" 1) / $rc" 3)")
+        log "${REFERENCE[-1]}"
+    done
+    stop ens; stop esk; stop ec
+fi
+
+# Idle connections: a fresh server per measurement, IDLE_CONNS connections opened and held; VmRSS once the
+# server has accepted them all. The CPU column is CPU time per accepted connection.
+idle_once() {
+    local name=$1 kind=$2 port t0 cpid fds deadline
+    port=$("$NETUTIL" freeport 1)
+    start "$name" "$kind" "$port"
+    t0=$(cpu_ticks "${PID[$name]}")
+    taskset -c "$CLIENT_CPU" "$NETUTIL" idle "tcp:$port" "$IDLE_CONNS" 300 >"$WORK/idle.out" 2>&1 &
+    cpid=$!
+    PIDS+=($cpid)
+    deadline=$((SECONDS + 120))
+    while :; do
+        fds=$(find "/proc/${PID[$name]}/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        [[ $fds -ge $IDLE_CONNS ]] && grep -q '^connected=' "$WORK/idle.out" && break
+        kill -0 "$cpid" 2>/dev/null || { cat "$WORK/idle.out" >&2; fail "idle client failed against $name"; }
+        alive "$name"
+        [[ $SECONDS -lt $deadline ]] || fail "$name accepted only $fds of $IDLE_CONNS idle connections in 120 s"
+        sleep 0.2
+    done
+    sleep 1   # let the accepted connections settle (first reads posted, pools grown)
+    local rss t1
+    rss=$(rss_mib "${PID[$name]}") t1=$(cpu_ticks "${PID[$name]}")
+    kill -TERM "$cpid"
+    wait "$cpid" || { cat "$WORK/idle.out" >&2; fail "idle connections to $name were closed while held"; }
+    stop "$name"
+    mkdir -p "$WORK/res"
+    echo "$rss $(calc "($t1 - $t0) * 1000000 / $CLK_TCK / $IDLE_CONNS")" >>"$WORK/res/idle_10k.$name"
+    log "  idle_10k $name: $rss MiB with $IDLE_CONNS connections ($(sed -n 's/.*seconds=//p' "$WORK/idle.out") s to connect)"
+}
+
+if wanted idle_10k; then
+    idle_rounds=$((ROUNDS < 3 ? ROUNDS : 3))
+    log "idle_10k: $idle_rounds round(s), fresh servers, $IDLE_CONNS idle connections each"
+    for ((round = 1; round <= idle_rounds; round++)); do
+        if ((round % 2)); then idle_once ins http-netstream; idle_once isk http-sockets
+        else idle_once isk http-sockets; idle_once ins http-netstream; fi
+    done
+    emit idle_10k idle_10k ins isk
+fi
+
+# ---------------------------------------------------------------- report
+RESULT_FILE="$OUT/results-$(date +%Y%m%dT%H%M%S).txt"
+{
+    printf '%s\n' "${RESULTS[@]}"
+    [[ -n ${AA_LINE:-} ]] && echo "$AA_LINE"
+    [[ ${#REFERENCE[@]} -gt 0 ]] && printf '%s\n' "${REFERENCE[@]}"
+    [[ ${#NOTES[@]} -gt 0 ]] && printf '%s\n' "${NOTES[@]}"
+    true
+} | tee "$RESULT_FILE"
+log "done in $(( $(date +%s) - STARTED )) s (rounds=$ROUNDS, ${DURATION}s each); results also in $RESULT_FILE"

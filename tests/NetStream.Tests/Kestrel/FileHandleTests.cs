@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using NetStream.Tests.Infrastructure;
+
+namespace NetStream.Tests.Kestrel;
+
+/// <summary>
+/// Kestrel's <c>ListenHandle</c> reaches NetStream as a <c>FileHandleEndPoint</c>: an inherited descriptor, as from
+/// systemd socket activation. NetStream takes ownership of it (it wraps it with <c>ownsHandle: true</c> and closes
+/// it at unbind), so each test hands over a <c>dup(2)</c> of its own socket and disposes its own socket before the
+/// app starts: exactly one owner per descriptor, no double close, no descriptor number closed after reuse.
+/// </summary>
+public sealed partial class FileHandleTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ListenHandle_serves_requests_on_an_inherited_socket(bool alreadyListening)
+    {
+        using var timeout = KestrelApp.Timeout();
+        var (descriptor, endPoint) = BindAndHandOver(alreadyListening);
+
+        await using var app = await KestrelApp.StartAsync(
+            k => k.ListenHandle(descriptor),
+            a => a.Run(context => context.Response.WriteAsync($"handle {context.Connection.LocalPort}")),
+            timeout.Token);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://{endPoint}"), Timeout = KestrelApp.TestTimeout };
+
+        Assert.Equal($"handle {endPoint.Port}", await client.GetStringAsync("/", timeout.Token));
+        Assert.Equal($"handle {endPoint.Port}", await client.GetStringAsync("/again", timeout.Token));
+    }
+
+    [Fact]
+    public async Task ListenHandle_descriptor_is_closed_when_the_app_stops()
+    {
+        using var timeout = KestrelApp.Timeout();
+        var (descriptor, endPoint) = BindAndHandOver(alreadyListening: true);
+        await using var app = await KestrelApp.StartAsync(
+            k => k.ListenHandle(descriptor),
+            a => a.Run(context => context.Response.WriteAsync("up")),
+            timeout.Token);
+
+        await app.StopAsync();
+
+        // The descriptor was the socket's only one left, so closing it closed the socket: nobody listens there now.
+        using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        var refused = await Assert.ThrowsAsync<SocketException>(async () => await probe.ConnectAsync(endPoint, timeout.Token));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    /// <summary>Binds 127.0.0.1:0 (listening or not) and returns a duplicate descriptor for NetStream to own.</summary>
+    private static (ulong Descriptor, IPEndPoint EndPoint) BindAndHandOver(bool alreadyListening)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        if (alreadyListening)
+        {
+            socket.Listen();
+        }
+
+        var duplicate = Dup((int)socket.SafeHandle.DangerousGetHandle());
+        if (duplicate < 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+
+        return ((ulong)duplicate, (IPEndPoint)socket.LocalEndPoint!);
+    }
+
+    [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
+    private static partial int Dup(int fd);
+}
