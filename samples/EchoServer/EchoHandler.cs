@@ -1,0 +1,30 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+
+namespace EchoServer;
+
+/// <summary>Copies every byte a peer sends back to it, straight from the input pipe's buffers.</summary>
+internal sealed class EchoHandler : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        var output = connection.Transport.Output;
+        while (true)
+        {
+            var result = await input.ReadAsync(connection.ConnectionClosed);
+            var buffer = result.Buffer;
+            foreach (var segment in buffer)
+            {
+                output.Write(segment.Span);
+            }
+
+            input.AdvanceTo(buffer.End);
+            var flush = await output.FlushAsync(connection.ConnectionClosed);
+            if (result.IsCompleted || flush.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Hosting.Internal;
+
+/// <summary>Every log event of the hosted server, with fixed ids (the transport's use 1-99).</summary>
+internal static partial class HostingLog
+{
+    [LoggerMessage(101, LogLevel.Information, "NetStream endpoint {Name} listening on {EndPoint}.")]
+    public static partial void EndpointStarted(ILogger logger, string name, EndPoint endPoint);
+
+    [LoggerMessage(102, LogLevel.Debug, "Connection {ConnectionId} accepted on {Name} from {RemoteEndPoint}.")]
+    public static partial void ConnectionAccepted(ILogger logger, string connectionId, string name, EndPoint? remoteEndPoint);
+
+    [LoggerMessage(103, LogLevel.Debug, "Connection {ConnectionId} on {Name} closed.")]
+    public static partial void ConnectionClosed(ILogger logger, string connectionId, string name);
+
+    [LoggerMessage(104, LogLevel.Warning, "The handler of connection {ConnectionId} on {Name} failed; only that connection was closed.")]
+    public static partial void HandlerFailed(ILogger logger, string connectionId, string name, Exception exception);
+
+    [LoggerMessage(105, LogLevel.Information, "Stopping NetStream: {Count} connections still running, waiting up to {TimeoutMs} ms.")]
+    public static partial void Draining(ILogger logger, int count, double timeoutMs);
+
+    [LoggerMessage(106, LogLevel.Warning, "NetStream shutdown timeout reached: aborting {Count} connections.")]
+    public static partial void AbortingOnShutdown(ILogger logger, int count);
+}

@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NetStream.Transport;
+using NetStream.Transport.Internal;
+
+namespace NetStream.Hosting.Internal;
+
+/// <summary>
+/// The hosted server: binds every configured endpoint, runs one accept loop each, and runs every connection
+/// through the connection pipeline on its own task. Stop: unbind, drain for the shutdown timeout, abort the rest.
+/// </summary>
+internal sealed class NetStreamServer(
+    NetStreamTransportFactory factory,
+    IOptions<NetStreamTransportOptions> transportOptions,
+    IOptions<NetStreamServerOptions> serverOptions,
+    IConfiguration configuration,
+    ConnectionDelegate application,
+    ILogger<NetStreamServer> logger,
+    NetStreamMetrics metrics) : IHostedService, IDisposable
+{
+    private readonly List<Endpoint> _endpoints = [];
+    private readonly ConcurrentDictionary<ConnectionContext, Task> _connections = new();
+    private SemaphoreSlim? _totalSlots;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var options = serverOptions.Value;
+        if (options.Endpoints.Count == 0)
+        {
+            throw new InvalidOperationException("NetStream:Endpoints names no endpoint: add one, e.g. NetStream:Endpoints:Main:Url = tcp://127.0.0.1:7007.");
+        }
+
+        if (options.MaxConnections is { } total)
+        {
+            _totalSlots = new SemaphoreSlim(total);
+        }
+
+        try
+        {
+            foreach (var (name, endpointOptions) in options.Endpoints)
+            {
+                var endpoint = await BindAsync(name, endpointOptions, cancellationToken).ConfigureAwait(false);
+                _endpoints.Add(endpoint);
+                HostingLog.EndpointStarted(logger, name, endpoint.Listener.EndPoint);
+            }
+        }
+        catch
+        {
+            await StopListenersAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        foreach (var endpoint in _endpoints)
+        {
+            endpoint.AcceptLoop = Task.Run(() => AcceptLoopAsync(endpoint), CancellationToken.None);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await StopListenersAsync().ConfigureAwait(false);
+
+        var running = _connections.Values.ToArray();
+        var timeout = serverOptions.Value.ShutdownTimeout;
+        HostingLog.Draining(logger, running.Length, timeout.TotalMilliseconds);
+        var drained = Task.WhenAll(running);
+        if (await Task.WhenAny(drained, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != drained)
+        {
+            HostingLog.AbortingOnShutdown(logger, _connections.Count);
+            foreach (var connection in _connections.Keys)
+            {
+                connection.Abort(new ConnectionAbortedException("The server is shutting down."));
+            }
+
+            await Task.WhenAny(drained, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        foreach (var endpoint in _endpoints)
+        {
+            await endpoint.Listener.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _totalSlots?.Dispose();
+        foreach (var endpoint in _endpoints)
+        {
+            endpoint.Slots?.Dispose();
+        }
+    }
+
+    private async Task StopListenersAsync()
+    {
+        foreach (var endpoint in _endpoints)
+        {
+            await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_endpoints.Select(e => e.AcceptLoop)).ConfigureAwait(false);
+    }
+
+    private async Task<Endpoint> BindAsync(string name, NetStreamEndpointOptions endpointOptions, CancellationToken cancellationToken)
+    {
+        var key = $"{NetStreamTransportOptions.SectionName}:Endpoints:{name}";
+        if (string.IsNullOrWhiteSpace(endpointOptions.Url))
+        {
+            throw new InvalidOperationException($"{key}:Url is missing: say where endpoint {name} listens (tcp://host:port, unix:/path or fd:N).");
+        }
+
+        System.Net.EndPoint endPoint;
+        try
+        {
+            endPoint = EndpointUrl.Parse(endpointOptions.Url);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
+        }
+
+        // The endpoint inherits the transport options and overrides what its own section sets.
+        var options = transportOptions.Value.Clone();
+        configuration.GetSection(key).Bind(options);
+        var errors = NetStreamTransportOptionsValidator.Validate(options, key);
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(name, typeof(NetStreamTransportOptions), errors);
+        }
+
+        try
+        {
+            var listener = await factory.BindAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
+            return new Endpoint(name, listener, endpointOptions.MaxConnections is { } max ? new SemaphoreSlim(max) : null);
+        }
+        catch (AddressInUseException e)
+        {
+            throw new AddressInUseException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
+        }
+    }
+
+    private async Task AcceptLoopAsync(Endpoint endpoint)
+    {
+        while (true)
+        {
+            // At a limit, stop accepting: the kernel's backlog holds the rest until a slot frees.
+            await WaitAsync(endpoint.Slots).ConfigureAwait(false);
+            await WaitAsync(_totalSlots).ConfigureAwait(false);
+            var connection = await endpoint.Listener.AcceptAsync().ConfigureAwait(false);
+            if (connection is null)
+            {
+                endpoint.Slots?.Release();
+                _totalSlots?.Release();
+                return;
+            }
+
+            _connections[connection] = RunConnectionAsync(endpoint, connection);
+        }
+    }
+
+    private static Task WaitAsync(SemaphoreSlim? slots) => slots?.WaitAsync() ?? Task.CompletedTask;
+
+    private async Task RunConnectionAsync(Endpoint endpoint, ConnectionContext connection)
+    {
+        // Off the accept loop at once: a slow handler never delays the next accept.
+        await Task.Yield();
+        var started = Stopwatch.GetTimestamp();
+        metrics.ConnectionStarted(endpoint.Name);
+        HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, connection.RemoteEndPoint);
+        try
+        {
+            await application(connection).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            HostingLog.HandlerFailed(logger, connection.ConnectionId, endpoint.Name, e);
+            connection.Abort(new ConnectionAbortedException("The connection handler failed.", e));
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            metrics.ConnectionEnded(endpoint.Name, started);
+            HostingLog.ConnectionClosed(logger, connection.ConnectionId, endpoint.Name);
+            _connections.TryRemove(connection, out _);
+            endpoint.Slots?.Release();
+            _totalSlots?.Release();
+        }
+    }
+
+    private sealed class Endpoint(string name, NetStreamListener listener, SemaphoreSlim? slots)
+    {
+        public string Name { get; } = name;
+
+        public NetStreamListener Listener { get; } = listener;
+
+        public SemaphoreSlim? Slots { get; } = slots;
+
+        public Task AcceptLoop { get; set; } = Task.CompletedTask;
+    }
+}

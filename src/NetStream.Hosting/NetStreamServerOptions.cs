@@ -1,0 +1,43 @@
+using NetStream.Transport;
+using NetStream.Transport.Internal;
+
+namespace NetStream.Hosting;
+
+/// <summary>
+/// Options of the hosted NetStream server, bound from the <c>NetStream</c> section next to the transport options
+/// (<see cref="NetStreamTransportOptions"/>), which every endpoint inherits and may override.
+/// </summary>
+public sealed class NetStreamServerOptions
+{
+    /// <summary>The endpoints to bind, by name, e.g. <c>NetStream:Endpoints:Echo:Url</c> = <c>tcp://127.0.0.1:7007</c>.</summary>
+    public Dictionary<string, NetStreamEndpointOptions> Endpoints { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// How long a stop lets running connections finish before aborting them. Default 30 seconds; keep it below the
+    /// host's own shutdown timeout.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Most connections served at once over all endpoints. At the limit the server stops accepting until one ends,
+    /// so the kernel's backlog holds the rest. Default <see langword="null"/>: no limit.
+    /// </summary>
+    public int? MaxConnections { get; set; }
+}
+
+/// <summary>
+/// One endpoint of the hosted server. Its section may also set any transport option (backlog, socket options,
+/// Unix file mode) for this endpoint alone.
+/// </summary>
+[ConfigurationParts(typeof(NetStreamTransportOptions))]
+public sealed class NetStreamEndpointOptions
+{
+    /// <summary>
+    /// Where to listen: <c>tcp://127.0.0.1:7007</c>, <c>tcp://[::]:7007</c> (dual-mode), <c>tcp://*:7007</c>,
+    /// <c>unix:/run/app.sock</c>, or <c>fd:3</c> for an inherited listening descriptor.
+    /// </summary>
+    public string? Url { get; set; }
+
+    /// <summary>Most connections this endpoint serves at once. Default <see langword="null"/>: no limit of its own.</summary>
+    public int? MaxConnections { get; set; }
+}

@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using NetStream.Hosting;
+using NetStream.Hosting.Internal;
+using NetStream.Transport;
+using NetStream.Transport.Internal;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the hosted NetStream server.</summary>
+public static class NetStreamServerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds a generic-host server that binds the endpoints under <c>NetStream:Endpoints</c> and runs every connection
+    /// through the pipeline <paramref name="configure"/> builds, e.g. <c>server =&gt; server.UseConnectionHandler&lt;EchoHandler&gt;()</c>.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Builds the connection pipeline with the Connections.Abstractions types.</param>
+    /// <returns>A builder for NetStream's options and hooks.</returns>
+    public static NetStreamBuilder AddNetStreamServer(this IServiceCollection services, Action<IConnectionBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        ConfigurationRoots.Add(typeof(NetStreamServerOptions));
+        var builder = services.AddNetStream();
+        services.AddMetrics();
+        services.AddOptions<NetStreamServerOptions>()
+            .Configure<IConfiguration>((options, configuration) =>
+                configuration.GetSection(NetStreamTransportOptions.SectionName).Bind(options))
+            .Validate(o => o.ShutdownTimeout >= TimeSpan.Zero, "NetStream:ShutdownTimeout must be zero or more.")
+            .Validate(o => o.MaxConnections is null or > 0, "NetStream:MaxConnections must be a positive number.")
+            .Validate(o => o.Endpoints.Values.All(e => e.MaxConnections is null or > 0), "NetStream:Endpoints:*:MaxConnections must be a positive number.")
+            .ValidateOnStart();
+        services.AddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp =>
+        {
+            var pipeline = new ConnectionBuilder(sp);
+            configure(pipeline);
+            return pipeline.Build();
+        });
+        services.AddHostedService<NetStreamServer>();
+        return builder;
+    }
+}
