@@ -24,8 +24,12 @@ internal sealed class NetStreamServer(
     NetStreamMetrics metrics) : IHostedService, IDisposable
 {
     private readonly List<Endpoint> _endpoints = [];
+    private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ConnectionContext, Task> _connections = new();
     private SemaphoreSlim? _totalSlots;
+
+    /// <summary>The endpoints bound by <see cref="StartAsync"/>, port 0 resolved (for tests).</summary>
+    internal IReadOnlyList<System.Net.EndPoint> BoundEndPoints => _endpoints.Select(e => e.Listener.EndPoint).ToList();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -88,6 +92,7 @@ internal sealed class NetStreamServer(
 
     public void Dispose()
     {
+        _stopping.Dispose();
         _totalSlots?.Dispose();
         foreach (var endpoint in _endpoints)
         {
@@ -97,6 +102,8 @@ internal sealed class NetStreamServer(
 
     private async Task StopListenersAsync()
     {
+        // Wakes accept loops parked at a connection limit as well as those inside accept.
+        await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var endpoint in _endpoints)
         {
             await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
@@ -145,29 +152,63 @@ internal sealed class NetStreamServer(
 
     private async Task AcceptLoopAsync(Endpoint endpoint)
     {
-        while (true)
+        while (await TakeSlotsAsync(endpoint).ConfigureAwait(false))
         {
-            // At a limit, stop accepting: the kernel's backlog holds the rest until a slot frees.
-            await WaitAsync(endpoint.Slots).ConfigureAwait(false);
-            await WaitAsync(_totalSlots).ConfigureAwait(false);
             var connection = await endpoint.Listener.AcceptAsync().ConfigureAwait(false);
             if (connection is null)
             {
-                endpoint.Slots?.Release();
-                _totalSlots?.Release();
+                ReleaseSlots(endpoint);
                 return;
             }
 
-            _connections[connection] = RunConnectionAsync(endpoint, connection);
+            // Registered before it runs, so a connection that ends at once is never left behind in the table.
+            var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _connections[connection] = RunConnectionAsync(endpoint, connection, registered.Task);
+            registered.SetResult();
         }
     }
 
-    private static Task WaitAsync(SemaphoreSlim? slots) => slots?.WaitAsync() ?? Task.CompletedTask;
-
-    private async Task RunConnectionAsync(Endpoint endpoint, ConnectionContext connection)
+    /// <summary>At a limit, waits for a slot: the kernel's backlog holds new peers meanwhile. <see langword="false"/> once stopping.</summary>
+    private async Task<bool> TakeSlotsAsync(Endpoint endpoint)
     {
-        // Off the accept loop at once: a slow handler never delays the next accept.
-        await Task.Yield();
+        try
+        {
+            if (endpoint.Slots is { } own)
+            {
+                await own.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (_totalSlots is { } total)
+            {
+                await total.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            endpoint.Slots?.Release();
+            return false;
+        }
+    }
+
+    private void ReleaseSlots(Endpoint endpoint)
+    {
+        endpoint.Slots?.Release();
+        _totalSlots?.Release();
+    }
+
+    private async Task RunConnectionAsync(Endpoint endpoint, ConnectionContext connection, Task registered)
+    {
+        // Continues on the thread pool: a slow handler never delays the next accept.
+        await registered.ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
         metrics.ConnectionStarted(endpoint.Name);
         HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, connection.RemoteEndPoint);
@@ -186,8 +227,7 @@ internal sealed class NetStreamServer(
             metrics.ConnectionEnded(endpoint.Name, started);
             HostingLog.ConnectionClosed(logger, connection.ConnectionId, endpoint.Name);
             _connections.TryRemove(connection, out _);
-            endpoint.Slots?.Release();
-            _totalSlots?.Release();
+            ReleaseSlots(endpoint);
         }
     }
 

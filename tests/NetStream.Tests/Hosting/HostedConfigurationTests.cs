@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using NetStream.Tests.Infrastructure;
+
+namespace NetStream.Tests.Hosting;
+
+public sealed class HostedConfigurationTests
+{
+    [Theory]
+    [InlineData("http://x:1")]
+    [InlineData("tcp://127.0.0.1:99999")]
+    [InlineData("tcp://example.com:80")]
+    [InlineData("unix:")]
+    [InlineData("fd:abc")]
+    public async Task A_bad_url_fails_start_naming_the_key_and_the_value(string url)
+    {
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints(url));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("NetStream:Endpoints:E0:Url", error.Message);
+        Assert.Contains(url, error.Message);
+    }
+
+    [Fact]
+    public async Task A_missing_url_fails_start_naming_the_key()
+    {
+        var error = await EchoHost.StartFailsAsync(new Dictionary<string, string?> { ["NetStream:Endpoints:Echo:MaxConnections"] = "3" });
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("NetStream:Endpoints:Echo:Url", error.Message);
+    }
+
+    [Fact]
+    public async Task No_endpoints_fails_start_naming_the_section()
+    {
+        var error = await EchoHost.StartFailsAsync(new Dictionary<string, string?>());
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("NetStream:Endpoints", error.Message);
+    }
+
+    [Fact]
+    public async Task A_negative_endpoint_backlog_fails_start_naming_the_key_and_the_value()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Endpoints:E0:Backlog"] = "-3";
+
+        var error = await EchoHost.StartFailsAsync(settings);
+
+        Assert.Contains("NetStream:Endpoints:E0:Backlog", error.Message);
+        Assert.Contains("-3", error.Message);
+    }
+
+    [Theory]
+    [InlineData("NetStream:MaxConnections", "0")]
+    [InlineData("NetStream:ShutdownTimeout", "-00:00:01")]
+    [InlineData("NetStream:Endpoints:E0:MaxConnections", "-1")]
+    public async Task A_bad_server_option_fails_start_naming_the_key(string key, string value)
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings[key] = value;
+
+        var error = await EchoHost.StartFailsAsync(settings);
+
+        Assert.Contains(key.Replace("E0", "*"), error.Message);
+    }
+
+    [Fact]
+    public async Task A_port_in_use_fails_start_with_address_in_use_naming_the_endpoint_key()
+    {
+        using var squatter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        squatter.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        squatter.Listen();
+        var url = $"tcp://127.0.0.1:{((IPEndPoint)squatter.LocalEndPoint!).Port}";
+
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints("tcp://127.0.0.1:0", url));
+
+        Assert.IsType<AddressInUseException>(error);
+        Assert.Contains("NetStream:Endpoints:E1:Url", error.Message);
+        Assert.Contains(url, error.Message);
+    }
+
+    [Fact]
+    public async Task A_failed_start_releases_the_endpoints_it_had_bound()
+    {
+        var path = Path.Combine(Listeners.TempDirectory(), "e.sock");
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints("unix:" + path, "http://x:1"));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.False(File.Exists(path));
+    }
+}

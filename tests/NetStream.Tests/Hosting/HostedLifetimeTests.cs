@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using NetStream.Tests.Infrastructure;
+
+namespace NetStream.Tests.Hosting;
+
+public sealed class HostedLifetimeTests
+{
+    [Fact]
+    public async Task A_throwing_handler_costs_only_its_connection_and_the_next_is_served()
+    {
+        var calls = 0;
+        await using var host = await EchoHost.StartAsync(
+            EchoHost.Endpoints("tcp://127.0.0.1:0"),
+            server => server.Run(async connection =>
+            {
+                if (Interlocked.Increment(ref calls) == 1)
+                {
+                    await connection.Transport.Input.ReadAsync(connection.ConnectionClosed);
+                    throw new InvalidOperationException("handler failure (expected by the test)");
+                }
+
+                await TestEcho.EchoAsync(connection);
+            }));
+
+        using (var failing = await Listeners.ConnectAsync(host.EndPoint))
+        {
+            await failing.SendAsync("x"u8.ToArray());
+            Assert.True(await EchoClient.SeesCloseAsync(failing));
+        }
+
+        var echoed = await EchoClient.RoundTripAsync(host.EndPoint, "still served"u8.ToArray());
+        Assert.Equal("still served", Encoding.ASCII.GetString(echoed));
+    }
+
+    [Fact]
+    public async Task Stop_unbinds_at_once_but_lets_an_in_flight_echo_finish()
+    {
+        var host = await EchoHost.StartAsync("tcp://127.0.0.1:0");
+        await using var _ = host;
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        var sent = new List<byte>();
+        var first = EchoClient.RandomBytes(1024);
+        Assert.Equal(first, await EchoClient.EchoOnceAsync(client, first));
+        sent.AddRange(first);
+
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        var stop = host.StopAsync(timeout.Token);
+
+        // Wait for the listener to go: new connects are refused while the old connection still runs.
+        while (true)
+        {
+            timeout.Token.ThrowIfCancellationRequested();
+            var error = await Record.ExceptionAsync(async () =>
+            {
+                using var probe = await Listeners.ConnectAsync(host.EndPoint);
+            });
+            if (error is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                break;
+            }
+
+            await Task.Delay(10, timeout.Token);
+        }
+
+        Assert.False(stop.IsCompleted, "stop did not wait for the running connection");
+        var more = new List<byte>();
+        for (var i = 0; i < 4; i++)
+        {
+            var chunk = EchoClient.RandomBytes(16 * 1024);
+            more.AddRange(chunk);
+        }
+
+        var rest = await EchoClient.RoundTripAsync(client, [.. more]);
+        Assert.True(more.ToArray().AsSpan().SequenceEqual(rest), "the echo during stop differs from what was sent");
+
+        await stop.WaitAsync(Listeners.Timeout);
+        var refused = await Assert.ThrowsAsync<SocketException>(() => Listeners.ConnectAsync(host.EndPoint));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Shutdown_timeout_aborts_a_handler_that_never_ends()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource();
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:ShutdownTimeout"] = "00:00:00.5";
+        var host = await EchoHost.StartAsync(settings, server => server.Run(_ =>
+        {
+            entered.TrySetResult();
+            return never.Task;
+        }));
+        await using var _ = host;
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        await entered.Task.WaitAsync(Listeners.Timeout);
+
+        var clock = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        await host.StopAsync(timeout.Token).WaitAsync(Listeners.Timeout);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stop took {clock.Elapsed}");
+        Assert.True(await EchoClient.SeesCloseAsync(client));
+    }
+
+    [Fact]
+    public async Task Max_connections_one_holds_the_second_client_in_the_backlog_until_the_first_leaves()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:MaxConnections"] = "1";
+        await using var host = await EchoHost.StartAsync(settings);
+        var first = await Listeners.ConnectAsync(host.EndPoint);
+        Assert.Equal("a"u8.ToArray(), await EchoClient.EchoOnceAsync(first, "a"u8.ToArray()));
+
+        using var second = await Listeners.ConnectAsync(host.EndPoint); // the kernel's backlog takes it
+        await second.SendAsync("b"u8.ToArray());
+        var reply = Listeners.ReceiveAsync(second, 1);
+        Assert.NotSame(reply, await Task.WhenAny(reply, Task.Delay(300)));
+
+        first.Shutdown(SocketShutdown.Send);
+        Assert.True(await EchoClient.SeesCloseAsync(first));
+        first.Dispose();
+
+        Assert.Equal("b"u8.ToArray(), await reply);
+    }
+
+    [Fact]
+    public async Task Endpoint_max_connections_one_holds_the_second_client_until_the_first_leaves()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Endpoints:E0:MaxConnections"] = "1";
+        await using var host = await EchoHost.StartAsync(settings);
+        var first = await Listeners.ConnectAsync(host.EndPoint);
+        Assert.Equal("a"u8.ToArray(), await EchoClient.EchoOnceAsync(first, "a"u8.ToArray()));
+
+        using var second = await Listeners.ConnectAsync(host.EndPoint);
+        await second.SendAsync("b"u8.ToArray());
+        var reply = Listeners.ReceiveAsync(second, 1);
+        Assert.NotSame(reply, await Task.WhenAny(reply, Task.Delay(300)));
+
+        first.Shutdown(SocketShutdown.Send);
+        Assert.True(await EchoClient.SeesCloseAsync(first));
+        first.Dispose();
+
+        Assert.Equal("b"u8.ToArray(), await reply);
+    }
+
+    [Fact]
+    public async Task Stop_at_the_connection_limit_still_aborts_after_the_shutdown_timeout()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:MaxConnections"] = "1";
+        settings["NetStream:ShutdownTimeout"] = "00:00:00.5";
+        var host = await EchoHost.StartAsync(settings);
+        await using var _ = host;
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        Assert.Equal("a"u8.ToArray(), await EchoClient.EchoOnceAsync(client, "a"u8.ToArray()));
+
+        // The client stays connected and idle: the accept loop waits for a free slot.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var stop = host.StopAsync(timeout.Token);
+
+        Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(10))));
+        await stop;
+        Assert.True(await EchoClient.SeesCloseAsync(client));
+    }
+
+    [Fact]
+    public async Task Stop_removes_the_unix_socket_file()
+    {
+        var path = Path.Combine(Listeners.TempDirectory(), "e.sock");
+        var host = await EchoHost.StartAsync("unix:" + path);
+        await using var _ = host;
+        Assert.True(File.Exists(path));
+        Assert.Equal("hi"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "hi"u8.ToArray()));
+
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        await host.StopAsync(timeout.Token);
+
+        Assert.False(File.Exists(path));
+    }
+}
