@@ -19,7 +19,7 @@ namespace NetStream.Transport;
 /// </summary>
 public sealed class NetStreamTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    private readonly NetStreamTransportOptions _options;
+    private readonly IOptions<NetStreamTransportOptions> _options;
     private readonly ILogger _logger;
     private readonly INewConnectionHook _newConnection;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
@@ -42,7 +42,9 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         ArgumentNullException.ThrowIfNull(services);
-        _options = options.Value;
+        // Read on first use, not here: Kestrel builds its transports when the app is built, and invalid options
+        // must fail the start (ValidateOnStart), not the build.
+        _options = options;
         _logger = loggerFactory.CreateLogger("NetStream.Transport");
         _newConnection = services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
         _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
@@ -50,7 +52,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     }
 
     /// <summary>The options listeners get unless <see cref="BindAsync(EndPoint, NetStreamTransportOptions, CancellationToken)"/> is given others.</summary>
-    public NetStreamTransportOptions Options => _options;
+    public NetStreamTransportOptions Options => _options.Value;
 
     /// <summary>Whether NetStream binds <paramref name="endpoint"/>: IP, Unix socket, or an inherited socket descriptor.</summary>
     /// <param name="endpoint">The endpoint Kestrel is about to bind.</param>
@@ -66,7 +68,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     /// <param name="cancellationToken">Unused: binding does not wait.</param>
     /// <exception cref="AddressInUseException">Another socket is bound there, or a process accepts on the Unix socket file.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new(Bind(endpoint, _options));
+        new(Bind(endpoint, _options.Value));
 
     /// <summary>The seed's <c>listen(backlog)</c>: binds <paramref name="endpoint"/> with its own options (backlog, socket options, file mode).</summary>
     /// <param name="endpoint">Where to listen.</param>

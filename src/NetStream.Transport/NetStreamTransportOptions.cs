@@ -40,7 +40,10 @@ public sealed class NetStreamTransportOptions
     /// </summary>
     public TimeSpan? Linger { get; set; }
 
-    /// <summary><c>SO_REUSEADDR</c> on the listening TCP socket. Default <see langword="true"/>.</summary>
+    /// <summary>
+    /// <c>SO_REUSEADDR</c> on the listening TCP socket. Default <see langword="true"/>; <see langword="false"/> is refused at
+    /// bind, because the .NET runtime sets it on every TCP socket it binds.
+    /// </summary>
     public bool ReuseAddress { get; set; } = true;
 
     /// <summary>

@@ -28,7 +28,8 @@ internal static class ConfigurationChecker
                 .FirstOrDefault(p => p is { CanRead: true });
             if (property is null)
             {
-                errors.Add($"{child.Path}: unknown key (known: {string.Join(", ", KnownKeys(types))}).");
+                var named = child.Value is { } value ? $"{child.Path} = '{value}'" : child.Path;
+                errors.Add($"{named}: unknown key (known: {string.Join(", ", KnownKeys(types))}).");
                 continue;
             }
 

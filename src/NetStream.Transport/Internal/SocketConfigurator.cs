@@ -14,7 +14,14 @@ internal static class SocketConfigurator
     {
         if (listener.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
         {
-            Set(listener, "SO_REUSEADDR", s => s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, options.ReuseAddress));
+            if (!options.ReuseAddress)
+            {
+                // The runtime's Socket.Bind turns SO_REUSEADDR on for every TCP socket; clearing it here would be a silent no-op.
+                throw new NotSupportedException("ReuseAddress = false is not supported: the .NET runtime sets SO_REUSEADDR on every TCP socket it binds.");
+            }
+
+            // Raw: on Linux the runtime's SocketOptionName.ReuseAddress also sets SO_REUSEPORT, which must stay opt-in.
+            SetRaw(listener, "SO_REUSEADDR", SocketOptionNames.SolSocket, SocketOptionNames.SoReuseAddr, 1);
             if (options.ReusePort)
             {
                 SetRaw(listener, "SO_REUSEPORT", SocketOptionNames.SolSocket, SocketOptionNames.SoReusePort, 1);

@@ -6,6 +6,7 @@ namespace NetStream.Transport.Internal;
 internal static class SocketOptionNames
 {
     public const int SolSocket = 1;
+    public const int SoReuseAddr = 2;
     public const int SoAcceptConn = 30;
     public const int SoReusePort = 15;
     public const int SoPeerCred = 17;

@@ -1,0 +1,74 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NetStream.Transport;
+
+namespace NetStream.Tests.Transport;
+
+public sealed class ConfigurationTests
+{
+    [Theory]
+    [InlineData("NetStream:Backlog", "abc")]
+    [InlineData("NetStream:Backlog", "-1")]
+    [InlineData("NetStream:Backlog", "0")]
+    [InlineData("NetStream:KeepAlive:Count", "0")]
+    [InlineData("NetStream:Linger", "nope")]
+    [InlineData("NetStream:UnixSocketFileMode", "999")]
+    [InlineData("NetStream:Bogus", "1")]
+    [InlineData("NetStream:Engine", "Turbo")]
+    public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
+    {
+        await using var app = Build(new Dictionary<string, string?> { [key] = value });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(timeout.Token));
+
+        Assert.Equal(typeof(NetStreamTransportOptions), error.OptionsType);
+        Assert.Contains(key, error.Message);
+        Assert.Contains($"'{value}'", error.Message);
+    }
+
+    [Fact]
+    public async Task A_valid_section_binds_into_the_options_and_starts()
+    {
+        await using var app = Build(new Dictionary<string, string?>
+        {
+            ["NetStream:Backlog"] = "128",
+            ["NetStream:NoDelay"] = "false",
+        });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        await app.StartAsync(timeout.Token);
+
+        var options = app.Services.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value;
+        Assert.Equal(128, options.Backlog);
+        Assert.False(options.NoDelay);
+        Assert.True(options.ReuseAddress); // untouched keys keep their defaults
+        Assert.Same(options, app.Services.GetRequiredService<NetStreamTransportFactory>().Options);
+        await app.StopAsync(timeout.Token);
+    }
+
+    [Fact]
+    public async Task Code_configuration_is_applied_after_the_section()
+    {
+        await using var app = Build(new Dictionary<string, string?> { ["NetStream:Backlog"] = "128" }, o => o.Backlog = 64);
+
+        var options = app.Services.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value;
+
+        Assert.Equal(64, options.Backlog);
+    }
+
+    private static WebApplication Build(Dictionary<string, string?> settings, Action<NetStreamTransportOptions>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.WebHost.UseNetStream(configure ?? (static _ => { }));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        return builder.Build();
+    }
+}
