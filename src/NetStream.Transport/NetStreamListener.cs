@@ -76,7 +76,7 @@ public sealed class NetStreamListener : IConnectionListener
     /// <summary>Accepts the next connection, made by the <c>new_connection</c> hook; <see langword="null"/> once unbound.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default) =>
-        (await AcceptAsync(withAddressInfo: false, cancellationToken).ConfigureAwait(false))?.Connection;
+        (await AcceptCoreAsync(withAddressInfo: false, cancellationToken).ConfigureAwait(false)).Connection;
 
     /// <summary>The seed's <c>accept(with_ai)</c>: the next connection and, if asked for, its address info.</summary>
     /// <param name="withAddressInfo">Whether to read the address info (family, type, protocol, endpoints, peer credentials).</param>
@@ -84,17 +84,8 @@ public sealed class NetStreamListener : IConnectionListener
     /// <returns>The connection, or <see langword="null"/> once the listener is unbound.</returns>
     public async ValueTask<AcceptedConnection?> AcceptAsync(bool withAddressInfo, CancellationToken cancellationToken = default)
     {
-        while (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is { } socket)
-        {
-            // Read before new_connection: the hook may hand the socket to a connection type that hides it.
-            var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
-            if (NewConnection(socket) is { } connection)
-            {
-                return new AcceptedConnection(connection, addressInfo);
-            }
-        }
-
-        return null;
+        var (connection, addressInfo) = await AcceptCoreAsync(withAddressInfo, cancellationToken).ConfigureAwait(false);
+        return connection is null ? null : new AcceptedConnection(connection, addressInfo);
     }
 
     /// <summary>
@@ -131,6 +122,22 @@ public sealed class NetStreamListener : IConnectionListener
         await UnbindAsync().ConfigureAwait(false);
         _pool.Dispose();
         _unbound.Dispose();
+    }
+
+    // Kestrel's AcceptAsync runs per connection: a tuple, not an AcceptedConnection, keeps it allocation-free.
+    private async ValueTask<(ConnectionContext? Connection, AddressInfo? AddressInfo)> AcceptCoreAsync(bool withAddressInfo, CancellationToken cancellationToken)
+    {
+        while (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is { } socket)
+        {
+            // Read before new_connection: the hook may hand the socket to a connection type that hides it.
+            var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
+            if (NewConnection(socket) is { } connection)
+            {
+                return (connection, addressInfo);
+            }
+        }
+
+        return (null, null);
     }
 
     private async ValueTask<Socket?> AcceptSocketAsync(CancellationToken cancellationToken)
