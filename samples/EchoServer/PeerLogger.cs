@@ -1,23 +1,30 @@
-using System.Net;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using NetStream.Transport;
+using NetStream.Transport.Hooks;
 
 namespace EchoServer;
 
-/// <summary>An example step in front of the handler, in the place of the seed's <c>accepted</c>: logs each peer and passes the connection on.</summary>
-internal static partial class PeerLogger
+/// <summary>An example <c>accepted</c> hook: logs each peer, with its process credentials on the Unix socket, and passes it on.</summary>
+internal sealed partial class PeerLogger(ILogger<PeerLogger> logger) : IAcceptedHook
 {
-    public static IConnectionBuilder UsePeerLogger(this IConnectionBuilder server)
+    public ValueTask<AcceptedResult> AcceptedAsync(AcceptedContext context)
     {
-        var logger = server.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("EchoServer.Peers");
-        return server.Use(next => connection =>
+        var info = context.AddressInfo;
+        if (info.PeerCredentials is { } peer)
         {
-            Accepted(logger, connection.RemoteEndPoint, connection.LocalEndPoint);
-            return next(connection);
-        });
+            LocalPeer(logger, context.Endpoint, peer.ProcessId, peer.UserId);
+        }
+        else
+        {
+            RemotePeer(logger, context.Endpoint, info.RemoteEndPoint?.ToString() ?? "?");
+        }
+
+        return ValueTask.FromResult(AcceptedResult.Pass);
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Echoing for {RemoteEndPoint} on {LocalEndPoint}.")]
-    private static partial void Accepted(ILogger logger, EndPoint? remoteEndPoint, EndPoint? localEndPoint);
+    [LoggerMessage(1, LogLevel.Information, "Echoing on {Endpoint} for {RemoteEndPoint}.")]
+    private static partial void RemotePeer(ILogger logger, string endpoint, string remoteEndPoint);
+
+    [LoggerMessage(2, LogLevel.Information, "Echoing on {Endpoint} for process {ProcessId} of user {UserId}.")]
+    private static partial void LocalPeer(ILogger logger, string endpoint, int processId, int userId);
 }

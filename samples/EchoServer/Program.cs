@@ -11,8 +11,8 @@ var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
     Args = args,
     ContentRootPath = AppContext.BaseDirectory,
 });
-builder.Services.AddNetStreamServer(server => server
-    .UsePeerLogger()
-    .UseConnectionHandler<EchoHandler>());
+builder.Services
+    .AddNetStreamServer(server => server.UseConnectionHandler<EchoHandler>())
+    .AddAcceptedHook<PeerLogger>();
 
 await builder.Build().RunAsync();

@@ -23,7 +23,6 @@ public static class NetStreamServerServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configure);
         ConfigurationRoots.Add(typeof(NetStreamServerOptions));
         var builder = services.AddNetStream();
-        services.AddMetrics();
         services.AddOptions<NetStreamServerOptions>()
             .Configure<IConfiguration>((options, configuration) =>
                 configuration.GetSection(NetStreamTransportOptions.SectionName).Bind(options))
@@ -31,7 +30,6 @@ public static class NetStreamServerServiceCollectionExtensions
             .Validate(o => o.MaxConnections is null or > 0, "NetStream:MaxConnections must be a positive number.")
             .Validate(o => o.Endpoints.Values.All(e => e.MaxConnections is null or > 0), "NetStream:Endpoints:*:MaxConnections must be a positive number.")
             .ValidateOnStart();
-        services.AddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp =>
         {
             var pipeline = new ConnectionBuilder(sp);

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using NetStream.Transport.Internal;
 
 namespace NetStream.Transport;
@@ -35,6 +37,26 @@ public sealed record AddressInfo(
             socket.LocalEndPoint,
             socket.RemoteEndPoint,
             family == AddressFamily.Unix ? Transport.PeerCredentials.Read(socket) : null);
+    }
+
+    /// <summary>The address info of an accepted connection: from its socket where it exposes one, else from its endpoints.</summary>
+    internal static AddressInfo FromConnection(ConnectionContext connection)
+    {
+        if (connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            var family = socket.AddressFamily;
+            return new AddressInfo(
+                family,
+                socket.SocketType,
+                socket.ProtocolType,
+                connection.LocalEndPoint,
+                connection.RemoteEndPoint,
+                family == AddressFamily.Unix ? Transport.PeerCredentials.Read(socket) : null);
+        }
+
+        var endPointFamily = (connection.LocalEndPoint ?? connection.RemoteEndPoint)?.AddressFamily ?? AddressFamily.Unspecified;
+        var protocol = endPointFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 ? ProtocolType.Tcp : ProtocolType.Unspecified;
+        return new AddressInfo(endPointFamily, SocketType.Stream, protocol, connection.LocalEndPoint, connection.RemoteEndPoint);
     }
 }
 

@@ -1,7 +1,10 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NetStream.Transport;
+using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -25,6 +28,14 @@ public static class NetStreamServiceCollectionExtensions
                 .ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamTransportOptions>, NetStreamTransportOptionsValidator>());
             services.AddSingleton<NetStreamTransportFactory>();
+            services.AddMetrics();
+            services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
+            services.TryAddSingleton(sp => new AcceptedHookChain(
+                sp.GetServices<AcceptedHookRegistration>(),
+                sp.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.Hooks,
+                sp,
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetRequiredService<NetStreamMetrics>()));
         }
 
         return new NetStreamBuilder(services);

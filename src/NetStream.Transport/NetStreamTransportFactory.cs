@@ -48,7 +48,8 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         _logger = loggerFactory.CreateLogger("NetStream.Transport");
         _newConnection = services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
         _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
-        _metrics = services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared;
+        _metrics = services.GetService<NetStreamMetrics>()
+            ?? (services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared);
     }
 
     /// <summary>The options listeners get unless <see cref="BindAsync(EndPoint, NetStreamTransportOptions, CancellationToken)"/> is given others.</summary>

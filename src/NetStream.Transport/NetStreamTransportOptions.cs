@@ -85,7 +85,7 @@ public sealed class NetStreamTransportOptions
     /// <summary>How bytes move between the sockets and the pipes. Default <see cref="NetStreamEngine.Sockets"/>.</summary>
     public NetStreamEngine Engine { get; set; } = NetStreamEngine.Sockets;
 
-    /// <summary>Options of the <c>accepted</c> hook chain.</summary>
+    /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
 
 
@@ -117,7 +117,7 @@ public sealed class KeepAliveOptions
     internal KeepAliveOptions Clone() => (KeepAliveOptions)MemberwiseClone();
 }
 
-/// <summary>Options of the <c>accepted</c> hook chain.</summary>
+/// <summary>Options of the <c>accepted</c> hook chain and of its built-in hooks (IP lists, connection limits).</summary>
 public sealed class HookOptions
 {
     /// <summary>
@@ -126,7 +126,39 @@ public sealed class HookOptions
     /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    internal HookOptions Clone() => (HookOptions)MemberwiseClone();
+    /// <summary>
+    /// If not empty, only peers in these networks are served: CIDR such as <c>10.0.0.0/8</c> or <c>fd00::/8</c>, or a
+    /// single address. Unix socket peers have no address and are not filtered. Default empty: everyone.
+    /// </summary>
+    public List<string> Allow { get; } = [];
+
+    /// <summary>Peers in these networks are refused (RST), even if <see cref="Allow"/> lists them. Default empty.</summary>
+    public List<string> Deny { get; } = [];
+
+    /// <summary>
+    /// Most connections open at once from one remote IP address; beyond it new ones are refused at once (RST).
+    /// Default <see langword="null"/>: no limit.
+    /// </summary>
+    public int? MaxConnectionsPerIp { get; set; }
+
+    /// <summary>
+    /// Most connections open at once on one endpoint; beyond it new ones are refused at once (RST), not queued.
+    /// Default <see langword="null"/>: no limit.
+    /// </summary>
+    public int? MaxConnectionsPerEndpoint { get; set; }
+
+    internal HookOptions Clone()
+    {
+        var copy = new HookOptions
+        {
+            Timeout = Timeout,
+            MaxConnectionsPerIp = MaxConnectionsPerIp,
+            MaxConnectionsPerEndpoint = MaxConnectionsPerEndpoint,
+        };
+        copy.Allow.AddRange(Allow);
+        copy.Deny.AddRange(Deny);
+        return copy;
+    }
 }
 
 /// <summary>The I/O engine that moves bytes between sockets and pipes.</summary>

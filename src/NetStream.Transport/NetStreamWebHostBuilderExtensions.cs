@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using NetStream.Transport;
+using NetStream.Transport.Internal;
 
 namespace Microsoft.AspNetCore.Hosting;
 
@@ -10,6 +11,7 @@ public static class NetStreamWebHostBuilderExtensions
     /// <summary>
     /// Makes Kestrel bind its TCP, Unix socket and file-handle endpoints with NetStream. The transport's options are
     /// bound from the <c>NetStream</c> configuration section; Kestrel's endpoints stay in <c>Kestrel:Endpoints</c>.
+    /// Every endpoint runs the <c>accepted</c> hooks first in its connection middleware.
     /// </summary>
     /// <param name="hostBuilder">The web host builder.</param>
     public static IWebHostBuilder UseNetStream(this IWebHostBuilder hostBuilder) => hostBuilder.UseNetStream(static _ => { });
@@ -27,6 +29,7 @@ public static class NetStreamWebHostBuilderExtensions
 
             // Kestrel asks the last registered factory first; NetStream declines what it cannot bind.
             services.AddSingleton<IConnectionListenerFactory>(sp => sp.GetRequiredService<NetStreamTransportFactory>());
+            KestrelHooks.Register(services);
         });
     }
 }

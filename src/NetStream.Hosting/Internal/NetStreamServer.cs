@@ -6,13 +6,14 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NetStream.Transport;
+using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
 
 namespace NetStream.Hosting.Internal;
 
 /// <summary>
 /// The hosted server: binds every configured endpoint, runs one accept loop each, and runs every connection
-/// through the connection pipeline on its own task. Stop: unbind, drain for the shutdown timeout, abort the rest.
+/// through the <c>accepted</c> hooks and then the connection pipeline, on its own task. Stop: unbind, drain for the shutdown timeout, abort the rest.
 /// </summary>
 internal sealed class NetStreamServer(
     NetStreamTransportFactory factory,
@@ -20,6 +21,7 @@ internal sealed class NetStreamServer(
     IOptions<NetStreamServerOptions> serverOptions,
     IConfiguration configuration,
     ConnectionDelegate application,
+    AcceptedHookChain hooks,
     ILogger<NetStreamServer> logger,
     NetStreamMetrics metrics) : IHostedService, IDisposable
 {
@@ -130,6 +132,11 @@ internal sealed class NetStreamServer(
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
 
+        if (configuration.GetSection($"{key}:Hooks").Exists())
+        {
+            throw new InvalidOperationException($"{key}:Hooks: the accepted hooks and their options apply to every endpoint; set them under NetStream:Hooks.");
+        }
+
         // The endpoint inherits the transport options and overrides what its own section sets.
         var options = transportOptions.Value.Clone();
         configuration.GetSection(key).Bind(options);
@@ -214,7 +221,7 @@ internal sealed class NetStreamServer(
         HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, connection.RemoteEndPoint);
         try
         {
-            await application(connection).ConfigureAwait(false);
+            await hooks.RunAsync(connection, application, endpoint.Name).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -70,6 +70,12 @@ internal static class ConfigurationChecker
             return;
         }
 
+        if (scalar.IsGenericType && scalar.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            CheckList(section, scalar.GetGenericArguments()[0], errors);
+            return;
+        }
+
         if (section.Value is not null)
         {
             errors.Add($"{section.Path} = '{section.Value}': expected a section with keys {string.Join(", ", KnownKeys([scalar]))}.");
@@ -77,6 +83,26 @@ internal static class ConfigurationChecker
         }
 
         CheckSection(section, [scalar], errors);
+    }
+
+    private static void CheckList(IConfigurationSection section, Type itemType, List<string> errors)
+    {
+        if (section.Value is { Length: > 0 } value)
+        {
+            errors.Add($"{section.Path} = '{value}': expected a list ({section.Key}:0, {section.Key}:1, ... or a JSON array).");
+            return;
+        }
+
+        foreach (var item in section.GetChildren())
+        {
+            if (!int.TryParse(item.Key, out _))
+            {
+                errors.Add($"{item.Path}: a list takes numbered entries ({section.Key}:0, {section.Key}:1, ...).");
+                continue;
+            }
+
+            CheckValue(item, itemType, errors);
+        }
     }
 
     /// <summary>Some option types bind one section to several types; they say so with <see cref="ConfigurationPartsAttribute"/>.</summary>

@@ -39,12 +39,12 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Replaced the stale Unix socket file {Path}: nobody was accepting on it.")]
     public static partial void StaleUnixSocketReplaced(ILogger logger, string path);
 
-    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} refused by the accepted hook {Hook}: {Reason}")]
+    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} refused by the accepted hook {Hook}: {Reason}.")]
     public static partial void ConnectionRefused(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string hook, string reason);
 
     [LoggerMessage(13, LogLevel.Warning, "The accepted hook {Hook} failed on connection {ConnectionId} from {RemoteEndPoint}; only that connection was refused.")]
     public static partial void HookFailed(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, Exception exception);
 
-    [LoggerMessage(14, LogLevel.Warning, "The accepted hooks on connection {ConnectionId} from {RemoteEndPoint} took longer than {TimeoutMs} ms; the connection was refused.")]
-    public static partial void HookTimedOut(ILogger logger, string connectionId, EndPoint? remoteEndPoint, double timeoutMs);
+    [LoggerMessage(14, LogLevel.Warning, "The accepted hook {Hook} on connection {ConnectionId} from {RemoteEndPoint} passed the chain's time limit of {TimeoutMs} ms; the connection was refused.")]
+    public static partial void HookTimedOut(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, double timeoutMs);
 }

@@ -41,6 +41,16 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
 
         var timeout = options.Hooks.Timeout;
         Check(timeout > TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan, "Hooks:Timeout", timeout, "must be positive, or -00:00:00.001 for no limit");
+        Check(options.Hooks.MaxConnectionsPerIp is null or > 0, "Hooks:MaxConnectionsPerIp", options.Hooks.MaxConnectionsPerIp, "must be a positive number");
+        Check(options.Hooks.MaxConnectionsPerEndpoint is null or > 0, "Hooks:MaxConnectionsPerEndpoint", options.Hooks.MaxConnectionsPerEndpoint, "must be a positive number");
+        foreach (var (list, key) in new[] { (options.Hooks.Allow, "Hooks:Allow"), (options.Hooks.Deny, "Hooks:Deny") })
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                Check(IpNetworks.TryParse(list[i], out _), $"{key}:{i}", list[i], "must be an IP address or a network in CIDR notation with no host bits set, such as 10.0.0.0/8 or fd00::/8");
+            }
+        }
+
         return errors;
     }
 

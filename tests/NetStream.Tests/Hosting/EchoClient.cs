@@ -64,4 +64,26 @@ internal static class EchoClient
             return true;
         }
     }
+
+    /// <summary>
+    /// Connects and returns true when the server closes or resets the connection unasked. On loopback a reset can
+    /// arrive before the connect completes, and then it is the connect that reports it.
+    /// </summary>
+    public static async Task<bool> IsTurnedAwayAsync(EndPoint endPoint)
+    {
+        Socket client;
+        try
+        {
+            client = await Listeners.ConnectAsync(endPoint);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return true;
+        }
+
+        using (client)
+        {
+            return await SeesCloseAsync(client);
+        }
+    }
 }

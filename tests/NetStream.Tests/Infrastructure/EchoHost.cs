@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NetStream.Hosting.Internal;
+using NetStream.Transport;
 
 namespace NetStream.Tests.Infrastructure;
 
@@ -45,18 +46,19 @@ internal sealed class EchoHost : IAsyncDisposable
         return settings;
     }
 
-    public static IHost Build(IDictionary<string, string?> settings, Action<IConnectionBuilder>? pipeline = null)
+    public static IHost Build(IDictionary<string, string?> settings, Action<IConnectionBuilder>? pipeline = null, Action<NetStreamBuilder>? netStream = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddNetStreamServer(pipeline ?? (server => server.UseConnectionHandler<TestEcho>()));
+        var server = builder.Services.AddNetStreamServer(pipeline ?? (server => server.UseConnectionHandler<TestEcho>()));
+        netStream?.Invoke(server);
         return builder.Build();
     }
 
-    public static async Task<EchoHost> StartAsync(IDictionary<string, string?> settings, Action<IConnectionBuilder>? pipeline = null)
+    public static async Task<EchoHost> StartAsync(IDictionary<string, string?> settings, Action<IConnectionBuilder>? pipeline = null, Action<NetStreamBuilder>? netStream = null)
     {
-        var host = Build(settings, pipeline);
+        var host = Build(settings, pipeline, netStream);
         try
         {
             using var timeout = new CancellationTokenSource(Listeners.Timeout);

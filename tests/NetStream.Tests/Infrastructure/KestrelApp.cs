@@ -59,16 +59,19 @@ internal sealed class KestrelApp : IAsyncDisposable
     /// <param name="configurePipeline">Adds middleware and endpoints to the app.</param>
     /// <param name="cancellationToken">Bounds the start.</param>
     /// <param name="configureTransport">Changes NetStream's options.</param>
+    /// <param name="configureBuilder">Adds services (hooks, configuration) before the app is built.</param>
     public static async Task<KestrelApp> StartAsync(
         Action<KestrelServerOptions> configureKestrel,
         Action<WebApplication> configurePipeline,
         CancellationToken cancellationToken,
-        Action<NetStreamTransportOptions>? configureTransport = null)
+        Action<NetStreamTransportOptions>? configureTransport = null,
+        Action<WebApplicationBuilder>? configureBuilder = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseNetStream(configureTransport ?? (static _ => { }));
         builder.WebHost.ConfigureKestrel(configureKestrel);
+        configureBuilder?.Invoke(builder);
 
         var app = builder.Build();
         try

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace NetStream.Transport.Hooks;
+
+/// <summary>One <c>accepted</c> hook as registered: a DI service type with its lifetime, or an instance.</summary>
+internal sealed class AcceptedHookRegistration
+{
+    public AcceptedHookRegistration(Type type, ServiceLifetime lifetime)
+    {
+        Type = type;
+        Lifetime = lifetime;
+    }
+
+    public AcceptedHookRegistration(IAcceptedHook instance)
+    {
+        Instance = instance;
+        Lifetime = ServiceLifetime.Singleton;
+    }
+
+    public Type? Type { get; }
+
+    public IAcceptedHook? Instance { get; }
+
+    public ServiceLifetime Lifetime { get; }
+}
+
+/// <summary>An <c>accepted</c> hook given as a function.</summary>
+internal sealed class DelegateAcceptedHook(Func<AcceptedContext, ValueTask<AcceptedResult>> hook) : IAcceptedHook
+{
+    public ValueTask<AcceptedResult> AcceptedAsync(AcceptedContext context) => hook(context);
+
+    public override string ToString() => $"{hook.Method.DeclaringType?.Name}.{hook.Method.Name}";
+}

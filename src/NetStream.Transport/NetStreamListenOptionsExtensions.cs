@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using NetStream.Transport.Hooks;
+using NetStream.Transport.Internal;
+
+namespace Microsoft.AspNetCore.Hosting;
+
+/// <summary>Puts NetStream's <c>accepted</c> hooks on a Kestrel endpoint.</summary>
+public static class NetStreamListenOptionsExtensions
+{
+    /// <summary>
+    /// Runs the <c>accepted</c> hook chain (<see cref="AcceptedHookChain"/>) on every connection of this endpoint, at
+    /// this point of its connection middleware. <c>UseNetStream()</c> already does this for every endpoint, first in
+    /// line; call it yourself only to place the hooks elsewhere, e.g. after <c>UseHttps</c>. Calling it again on the same
+    /// endpoint does nothing.
+    /// </summary>
+    /// <param name="listenOptions">The endpoint.</param>
+    public static ListenOptions UseNetStreamHooks(this ListenOptions listenOptions)
+    {
+        ArgumentNullException.ThrowIfNull(listenOptions);
+        KestrelHooks.Install(listenOptions);
+        return listenOptions;
+    }
+}

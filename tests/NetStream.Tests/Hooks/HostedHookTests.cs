@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using NetStream.Tests.Hosting;
+using NetStream.Tests.Infrastructure;
+using NetStream.Transport;
+using NetStream.Transport.Hooks;
+
+namespace NetStream.Tests.Hooks;
+
+public sealed class HostedHookTests
+{
+    private static readonly IPEndPoint Client = new(IPAddress.Parse("203.0.113.7"), 4242);
+
+    private static Dictionary<string, string?> Loopback(params (string Key, string Value)[] settings)
+    {
+        var all = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        return all;
+    }
+
+    [Fact]
+    public async Task Hooks_run_in_registration_order_with_services_from_DI()
+    {
+        var journal = new Journal();
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns =>
+        {
+            ns.Services.AddSingleton(journal);
+            ns.AddAcceptedHook<FirstHook>()
+              .AddAcceptedHook<SecondHook>()
+              .AddAcceptedHook(context =>
+              {
+                  context.Services.GetRequiredService<Journal>().Add("third");
+                  return ValueTask.FromResult(AcceptedResult.Pass);
+              });
+        });
+
+        Assert.Equal("x"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "x"u8.ToArray()));
+        Assert.Equal(["first", "second", "third"], journal.Entries);
+    }
+
+    [Fact]
+    public async Task A_scoped_hook_gets_a_scope_per_connection_that_ends_with_it()
+    {
+        var probes = new ConcurrentQueue<ScopedProbe>();
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns =>
+        {
+            ns.Services.AddSingleton(probes);
+            ns.Services.AddScoped<ScopedProbe>();
+            ns.AddAcceptedHook<ScopedHook>(ServiceLifetime.Scoped);
+        });
+
+        await EchoClient.RoundTripAsync(host.EndPoint, "a"u8.ToArray());
+        await EchoClient.RoundTripAsync(host.EndPoint, "b"u8.ToArray());
+
+        Assert.Equal(2, probes.Count);
+        Assert.NotSame(probes.First(), probes.Last());
+        foreach (var probe in probes)
+        {
+            await probe.Disposed.Task.WaitAsync(Listeners.Timeout);
+        }
+    }
+
+    [Fact]
+    public async Task The_handler_sees_the_replacement_connection()
+    {
+        await using var host = await EchoHost.StartAsync(
+            Loopback(),
+            Replies.Say(connection => connection.RemoteEndPoint!.ToString()!),
+            ns => ns.AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(new ProxiedConnection(context.Connection, Client)))));
+
+        Assert.Equal(Client.ToString(), await Replies.ReadAsync(host.EndPoint));
+    }
+
+    [Fact]
+    public async Task Replacement_address_info_reaches_later_hooks_and_the_handler()
+    {
+        EndPoint? seenByNextHook = null;
+        await using var host = await EchoHost.StartAsync(
+            Loopback(),
+            Replies.Say(connection => $"{connection.Features.Get<AddressInfo>()!.RemoteEndPoint}|{connection.RemoteEndPoint is IPEndPoint { Port: > 0 }}"),
+            ns => ns
+                .AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(addressInfo: context.AddressInfo with { RemoteEndPoint = Client })))
+                .AddAcceptedHook(context =>
+                {
+                    seenByNextHook = context.AddressInfo.RemoteEndPoint;
+                    return ValueTask.FromResult(AcceptedResult.Pass);
+                }));
+
+        // The connection itself is unchanged: only its address info was replaced.
+        Assert.Equal($"{Client}|True", await Replies.ReadAsync(host.EndPoint));
+        Assert.Equal(Client, seenByNextHook);
+    }
+
+    [Theory]
+    [InlineData(RefusalMode.Reset)]
+    [InlineData(RefusalMode.Close)]
+    public async Task A_refused_connection_is_closed_and_counted_and_never_reaches_the_handler(RefusalMode mode)
+    {
+        var handled = 0;
+        await using var host = await EchoHost.StartAsync(
+            Loopback(),
+            server => server.Run(_ =>
+            {
+                Interlocked.Increment(ref handled);
+                return Task.CompletedTask;
+            }),
+            ns => ns.AddAcceptedHook(_ => ValueTask.FromResult(AcceptedResult.Refuse("not_today", mode))));
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("not_today", await refusals.NextAsync());
+        Assert.Equal(0, Volatile.Read(ref handled));
+    }
+
+    [Fact]
+    public async Task A_throwing_hook_costs_only_its_own_connection()
+    {
+        var calls = 0;
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.AddAcceptedHook(_ =>
+            Interlocked.Increment(ref calls) == 1
+                ? throw new InvalidOperationException("hook bug")
+                : ValueTask.FromResult(AcceptedResult.Pass)));
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("hook_failed", await refusals.NextAsync());
+        Assert.Equal("ok"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "ok"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_hanging_hook_on_one_connection_does_not_delay_a_hundred_others()
+    {
+        var hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.AddAcceptedHook(async _ =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                hanging.SetResult();
+                await hang.Task;
+            }
+
+            return AcceptedResult.Pass;
+        }));
+
+        using var stuck = await Listeners.ConnectAsync(host.EndPoint);
+        await hanging.Task.WaitAsync(Listeners.Timeout);
+
+        var others = Enumerable.Range(0, 100).Select(async i =>
+        {
+            var data = EchoClient.RandomBytes(16 + i);
+            Assert.Equal(data, await EchoClient.RoundTripAsync(host.EndPoint, data));
+        });
+        await Task.WhenAll(others).WaitAsync(Listeners.Timeout);
+
+        // Released, the first connection is served as well.
+        hang.SetResult();
+        Assert.Equal("late"u8.ToArray(), await EchoClient.RoundTripAsync(stuck, "late"u8.ToArray()));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_chain_past_its_time_limit_is_refused(bool hookHonoursTheToken)
+    {
+        var never = new TaskCompletionSource<AcceptedResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:Timeout", "00:00:00.200")), netStream: ns => ns.AddAcceptedHook(async context =>
+            hookHonoursTheToken ? await never.Task.WaitAsync(context.CancellationToken) : await never.Task));
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("hook_timeout", await refusals.NextAsync());
+    }
+
+    [Fact]
+    public async Task Hooks_in_an_endpoint_section_fail_start_up_with_where_they_belong()
+    {
+        var settings = Loopback(("NetStream:Endpoints:E0:Hooks:MaxConnectionsPerIp", "3"));
+        var error = await EchoHost.StartFailsAsync(settings);
+        Assert.Contains("NetStream:Endpoints:E0:Hooks", error.Message);
+        Assert.Contains("NetStream:Hooks", error.Message);
+    }
+
+    private sealed class ScopedProbe : IDisposable
+    {
+        public TaskCompletionSource Disposed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Dispose() => Disposed.TrySetResult();
+    }
+
+    private sealed class ScopedHook(ScopedProbe probe, ConcurrentQueue<ScopedProbe> probes) : IAcceptedHook
+    {
+        public ValueTask<AcceptedResult> AcceptedAsync(AcceptedContext context)
+        {
+            probes.Enqueue(probe);
+            return ValueTask.FromResult(AcceptedResult.Pass);
+        }
+    }
+}
