@@ -68,7 +68,7 @@ internal sealed class SystemdSockets
         var names = listenFdNames.Split(':');
         return names.Length == count
             ? new SystemdSockets(count, null, names, null)
-            : new SystemdSockets(count, null, null, $"LISTEN_FDNAMES = '{listenFdNames}' names {names.Length} sockets but LISTEN_FDS = {count}");
+            : new SystemdSockets(count, null, null, $"LISTEN_FDNAMES = '{listenFdNames}' names {Sockets(names.Length)} but LISTEN_FDS = {count}");
     }
 
     /// <summary>
@@ -94,7 +94,7 @@ internal sealed class SystemdSockets
         {
             return int.TryParse(selector, NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < Count
                 ? FirstDescriptor + index
-                : throw new InvalidOperationException($"systemd passed {Count} sockets, so the index runs from 0 to {Count - 1} ({Describe()}).");
+                : throw new InvalidOperationException($"systemd passed {Sockets(Count)}, so the index runs from 0 to {Count - 1} ({Describe()}).");
         }
 
         if (_names is null)
@@ -123,6 +123,8 @@ internal sealed class SystemdSockets
             Environment.SetEnvironmentVariable(variable, null);
         }
     }
+
+    private static string Sockets(int count) => count == 1 ? "1 socket" : $"{count} sockets";
 
     private static SystemdSockets Problem(string problem) => new(0, problem, null, null);
 

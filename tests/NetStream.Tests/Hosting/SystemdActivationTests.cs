@@ -68,21 +68,24 @@ public sealed partial class SystemdActivationTests
         }
     }
 
-    [Fact]
-    public async Task The_echo_server_fails_start_naming_the_endpoint_when_the_name_was_not_passed()
+    [Theory]
+    [InlineData("systemd:web", null, "NetStream:Endpoints:Echo:Url = 'systemd:web': systemd passed no socket named 'web' (0 = 'echo')")]
+    [InlineData("systemd:1", null, "NetStream:Endpoints:Echo:Url = 'systemd:1': systemd passed 1 socket, so the index runs from 0 to 0")]
+    [InlineData("systemd:", "systemd:echo", "NetStream:Endpoints:EchoUnix:Url = 'systemd:echo': endpoint Echo already uses the socket systemd passed as descriptor 3")]
+    public async Task The_echo_server_fails_start_naming_the_endpoint_when_its_url_picks_no_free_passed_socket(string url, string? otherUrl, string expected)
     {
         var socketPath = Path.Combine(Listeners.TempDirectory(), "echo.sock");
         using var child = Child.Start(
             "/usr/bin/perl", "-e", Systemd, "--", DotnetHost(), EchoServerPath(),
-            "--NetStream:Endpoints:Echo:Url=systemd:web",
-            $"--NetStream:Endpoints:EchoUnix:Url=unix:{socketPath}");
+            $"--NetStream:Endpoints:Echo:Url={url}",
+            $"--NetStream:Endpoints:EchoUnix:Url={otherUrl ?? "unix:" + socketPath}");
         using (var timeout = new CancellationTokenSource(Timeout))
         {
             await child.Process.WaitForExitAsync(timeout.Token);
         }
 
         Assert.NotEqual(0, child.Process.ExitCode);
-        Assert.Contains("NetStream:Endpoints:Echo:Url = 'systemd:web': systemd passed no socket named 'web' (0 = 'echo')", child.Output);
+        Assert.Contains(expected, child.Output);
         Directory.Delete(Path.GetDirectoryName(socketPath)!, recursive: true);
     }
 

@@ -82,6 +82,6 @@ public sealed class SystemdSocketsTests
         var sockets = Passed("2", "web");
 
         Assert.Equal(4, sockets.Resolve("1"));
-        Assert.Contains("names 1 sockets but LISTEN_FDS = 2", Assert.Throws<InvalidOperationException>(() => sockets.Resolve("web")).Message);
+        Assert.Contains("names 1 socket but LISTEN_FDS = 2", Assert.Throws<InvalidOperationException>(() => sockets.Resolve("web")).Message);
     }
 }
