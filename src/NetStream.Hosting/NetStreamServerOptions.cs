@@ -34,7 +34,18 @@ public sealed class NetStreamEndpointOptions
 {
     /// <summary>
     /// Where to listen: <c>tcp://127.0.0.1:7007</c>, <c>tcp://[::]:7007</c> (dual-mode), <c>tcp://*:7007</c>,
-    /// <c>unix:/run/app.sock</c>, or <c>fd:3</c> for an inherited listening descriptor.
+    /// <c>unix:/run/app.sock</c>, <c>fd:3</c> for an inherited listening descriptor, or a socket systemd passed by
+    /// socket activation (<c>LISTEN_PID</c>, <c>LISTEN_FDS</c>, <c>LISTEN_FDNAMES</c>):
+    /// <list type="bullet">
+    /// <item><c>systemd:</c> the only socket passed (an error when systemd passed several);</item>
+    /// <item><c>systemd:1</c> by 0-based index among the passed sockets, in the order of the <c>.socket</c> unit's
+    /// <c>Listen*=</c> lines (index 0 is descriptor 3);</item>
+    /// <item><c>systemd:web</c> by name, the unit's <c>FileDescriptorName=</c> as listed in <c>LISTEN_FDNAMES</c>
+    /// (exact, case-sensitive; a name of digits only is read as an index); the name must pick exactly one socket.</item>
+    /// </list>
+    /// A <c>systemd:</c> URL without the variables, with <c>LISTEN_PID</c> another process's, or picking no socket,
+    /// stops start-up with an error naming the endpoint's key. Once every endpoint is bound, a server that took a
+    /// passed socket unsets the three variables so that child processes do not inherit them.
     /// </summary>
     public string? Url { get; set; }
 

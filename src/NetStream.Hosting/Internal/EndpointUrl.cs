@@ -8,7 +8,13 @@ namespace NetStream.Hosting.Internal;
 /// <summary>Parses an endpoint URL of the hosted server's configuration.</summary>
 internal static class EndpointUrl
 {
-    public static EndPoint Parse(string url)
+    /// <summary>
+    /// The end point <paramref name="url"/> names; a <c>systemd:</c> URL resolves to a descriptor of
+    /// <paramref name="systemd"/>.
+    /// </summary>
+    /// <exception cref="FormatException">The URL is malformed.</exception>
+    /// <exception cref="InvalidOperationException">A <c>systemd:</c> URL picks no socket systemd passed.</exception>
+    public static EndPoint Parse(string url, SystemdSockets systemd)
     {
         if (url.StartsWith("unix:", StringComparison.Ordinal))
         {
@@ -28,9 +34,14 @@ internal static class EndpointUrl
                 : throw Bad(url, "expected fd:<descriptor number>");
         }
 
+        if (url.StartsWith("systemd:", StringComparison.Ordinal))
+        {
+            return new FileHandleEndPoint((ulong)systemd.Resolve(url["systemd:".Length..]), FileHandleType.Auto);
+        }
+
         if (!url.StartsWith("tcp://", StringComparison.Ordinal))
         {
-            throw Bad(url, "expected tcp://host:port, unix:/path or fd:N");
+            throw Bad(url, "expected tcp://host:port, unix:/path, fd:N or systemd:[index|name]");
         }
 
         var authority = url["tcp://".Length..].TrimEnd('/');

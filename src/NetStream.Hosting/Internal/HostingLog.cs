@@ -23,4 +23,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(106, LogLevel.Warning, "NetStream shutdown timeout reached: aborting {Count} connections.")]
     public static partial void AbortingOnShutdown(ILogger logger, int count);
+
+    [LoggerMessage(107, LogLevel.Debug, "NetStream endpoint {Name} takes the socket systemd passed as descriptor {Descriptor}.")]
+    public static partial void SystemdSocketTaken(ILogger logger, string name, ulong descriptor);
 }

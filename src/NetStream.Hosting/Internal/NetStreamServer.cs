@@ -46,11 +46,13 @@ internal sealed class NetStreamServer(
             _totalSlots = new SemaphoreSlim(total);
         }
 
+        var systemd = SystemdSockets.FromEnvironment();
+        var systemdUsers = new Dictionary<ulong, string>();
         try
         {
             foreach (var (name, endpointOptions) in options.Endpoints)
             {
-                var endpoint = await BindAsync(name, endpointOptions, cancellationToken).ConfigureAwait(false);
+                var endpoint = await BindAsync(name, endpointOptions, systemd, systemdUsers, cancellationToken).ConfigureAwait(false);
                 _endpoints.Add(endpoint);
                 HostingLog.EndpointStarted(logger, name, endpoint.Listener.EndPoint);
             }
@@ -59,6 +61,12 @@ internal sealed class NetStreamServer(
         {
             await StopListenersAsync().ConfigureAwait(false);
             throw;
+        }
+
+        if (systemdUsers.Count > 0)
+        {
+            // Taken: a child process must not believe systemd passed them to it.
+            SystemdSockets.ClearEnvironment();
         }
 
         foreach (var endpoint in _endpoints)
@@ -114,20 +122,25 @@ internal sealed class NetStreamServer(
         await Task.WhenAll(_endpoints.Select(e => e.AcceptLoop)).ConfigureAwait(false);
     }
 
-    private async Task<Endpoint> BindAsync(string name, NetStreamEndpointOptions endpointOptions, CancellationToken cancellationToken)
+    private async Task<Endpoint> BindAsync(
+        string name,
+        NetStreamEndpointOptions endpointOptions,
+        SystemdSockets systemd,
+        Dictionary<ulong, string> systemdUsers,
+        CancellationToken cancellationToken)
     {
         var key = $"{NetStreamTransportOptions.SectionName}:Endpoints:{name}";
         if (string.IsNullOrWhiteSpace(endpointOptions.Url))
         {
-            throw new InvalidOperationException($"{key}:Url is missing: say where endpoint {name} listens (tcp://host:port, unix:/path or fd:N).");
+            throw new InvalidOperationException($"{key}:Url is missing: say where endpoint {name} listens (tcp://host:port, unix:/path, fd:N or systemd:[index|name]).");
         }
 
         System.Net.EndPoint endPoint;
         try
         {
-            endPoint = EndpointUrl.Parse(endpointOptions.Url);
+            endPoint = EndpointUrl.Parse(endpointOptions.Url, systemd);
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
         {
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
@@ -135,6 +148,17 @@ internal sealed class NetStreamServer(
         if (configuration.GetSection($"{key}:Hooks").Exists())
         {
             throw new InvalidOperationException($"{key}:Hooks: the accepted hooks and their options apply to every endpoint; set them under NetStream:Hooks.");
+        }
+
+        if (endpointOptions.Url.StartsWith("systemd:", StringComparison.Ordinal) && endPoint is FileHandleEndPoint passed)
+        {
+            // Two listeners on one descriptor would close it twice.
+            if (!systemdUsers.TryAdd(passed.FileHandle, name))
+            {
+                throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': endpoint {systemdUsers[passed.FileHandle]} already uses the socket systemd passed as descriptor {passed.FileHandle}.");
+            }
+
+            HostingLog.SystemdSocketTaken(logger, name, passed.FileHandle);
         }
 
         // The endpoint inherits the transport options and overrides what its own section sets.

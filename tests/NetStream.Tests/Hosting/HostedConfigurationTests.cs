@@ -90,4 +90,20 @@ public sealed class HostedConfigurationTests
         Assert.IsType<InvalidOperationException>(error);
         Assert.False(File.Exists(path));
     }
+
+    [Theory]
+    [InlineData("systemd:")]
+    [InlineData("systemd:0")]
+    [InlineData("systemd:echo")]
+    public async Task A_systemd_url_without_socket_activation_fails_start_naming_the_key_the_value_and_LISTEN_FDS(string url)
+    {
+        // The test process was not started by systemd: no LISTEN_FDS.
+        Assert.Null(Environment.GetEnvironmentVariable("LISTEN_FDS"));
+
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints(url));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains($"NetStream:Endpoints:E0:Url = '{url}'", error.Message);
+        Assert.Contains("LISTEN_FDS is not set", error.Message);
+    }
 }
