@@ -12,11 +12,11 @@ internal sealed partial class PeerLogger(ILogger<PeerLogger> logger) : IAccepted
         var info = context.AddressInfo;
         if (info.PeerCredentials is { } peer)
         {
-            LocalPeer(logger, context.Endpoint, peer.ProcessId, peer.UserId);
+            LocalPeer(logger, context.EndpointName, peer.ProcessId, peer.UserId);
         }
         else
         {
-            RemotePeer(logger, context.Endpoint, info.RemoteEndPoint?.ToString() ?? "?");
+            RemotePeer(logger, context.EndpointName, info.RemoteEndPoint?.ToString() ?? "?");
         }
 
         return ValueTask.FromResult(AcceptedResult.Pass);

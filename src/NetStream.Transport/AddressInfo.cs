@@ -24,6 +24,9 @@ public sealed record AddressInfo(
     EndPoint? RemoteEndPoint,
     PeerCredentials? PeerCredentials = null)
 {
+    /// <summary>Nothing known yet: a placeholder until the address info is read.</summary>
+    internal static AddressInfo Empty { get; } = new(AddressFamily.Unspecified, SocketType.Unknown, ProtocolType.Unknown, null, null);
+
     /// <summary>Reads the address info of a connected socket.</summary>
     /// <param name="socket">An accepted or connected stream socket.</param>
     public static AddressInfo FromSocket(Socket socket)

@@ -44,6 +44,21 @@ public sealed class NetStreamBuilder
         return this;
     }
 
+    /// <summary>
+    /// Runs the built-in hooks (<see cref="HookOptions.Allow"/>, <see cref="HookOptions.Deny"/>, the connection limits)
+    /// here, after the hooks added so far, instead of first: e.g. after a hook that replaces the address info with the
+    /// real client behind a proxy, so the lists and the per-IP limit see that client.
+    /// </summary>
+    public NetStreamBuilder AddBuiltInHooks()
+    {
+        if (!Services.Any(d => d.ImplementationInstance == AcceptedHookRegistration.BuiltInMarker))
+        {
+            Services.AddSingleton(AcceptedHookRegistration.BuiltInMarker);
+        }
+
+        return this;
+    }
+
     /// <summary>Replaces the <c>new_connection</c> hook, which makes the connection out of each accepted socket.</summary>
     /// <typeparam name="THook">The hook, made once; its constructor can take any singleton service.</typeparam>
     public NetStreamBuilder UseNewConnectionHook<THook>()

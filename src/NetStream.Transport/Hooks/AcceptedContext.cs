@@ -1,18 +1,29 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace NetStream.Transport.Hooks;
 
 /// <summary>What an <see cref="IAcceptedHook"/> sees: the connection so far, its address info, and the chain's deadline.</summary>
 public sealed class AcceptedContext
 {
+    private readonly IServiceProvider _rootServices;
+    private readonly TimeSpan _timeout;
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly object _gate = new();
     private List<(Action<object?> Callback, object? State)>? _onClosed;
+    private AsyncServiceScope? _scope;
+    private CancellationTokenSource? _deadline;
+    private bool _closed;
 
-    internal AcceptedContext(ConnectionContext connection, AddressInfo addressInfo, string endpoint, IServiceProvider services)
+    internal AcceptedContext(ConnectionContext connection, AddressInfo addressInfo, string endpointName, IServiceProvider services, TimeSpan timeout)
     {
+        Original = connection;
         Connection = connection;
         AddressInfo = addressInfo;
-        Endpoint = endpoint;
-        Services = services;
+        EndpointName = endpointName;
+        _rootServices = services;
+        _timeout = timeout;
     }
 
     /// <summary>The connection, as the hooks before this one left it.</summary>
@@ -22,37 +33,123 @@ public sealed class AcceptedContext
     public AddressInfo AddressInfo { get; internal set; }
 
     /// <summary>The endpoint that accepted the connection: the hosted server's endpoint name, or Kestrel's listen address.</summary>
-    public string Endpoint { get; }
+    public string EndpointName { get; }
 
-    /// <summary>The services of this connection: a scope of its own when a scoped or transient hook is registered.</summary>
-    public IServiceProvider Services { get; }
+    /// <summary>The services of this connection: a scope of its own, made on first use, that ends with the connection.</summary>
+    public IServiceProvider Services
+    {
+        get
+        {
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                _scope ??= _rootServices.CreateAsyncScope();
+                return _scope.Value.ServiceProvider;
+            }
+        }
+    }
 
-    /// <summary>Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes.</summary>
-    public CancellationToken CancellationToken { get; internal set; }
+    /// <summary>
+    /// Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes or the connection closes.
+    /// A hook that waits on anything should pass it on.
+    /// </summary>
+    public CancellationToken CancellationToken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_closed)
+                {
+                    return new CancellationToken(canceled: true);
+                }
+
+                if (_deadline is null)
+                {
+                    // Made on first use: a chain of quick hooks pays for no timer.
+                    _deadline = CancellationTokenSource.CreateLinkedTokenSource(Original.ConnectionClosed);
+                    if (_timeout != Timeout.InfiniteTimeSpan)
+                    {
+                        _deadline.CancelAfter(TimeLeft);
+                    }
+                }
+
+                return _deadline.Token;
+            }
+        }
+    }
+
+    /// <summary>The connection as accepted, before any hook replaced it.</summary>
+    internal ConnectionContext Original { get; }
+
+    /// <summary>Whether the chain's time limit has passed.</summary>
+    internal bool IsPastDeadline => _timeout != Timeout.InfiniteTimeSpan && (TimeLeft <= TimeSpan.Zero || TimerFired);
+
+    // The timer may fire a hair before the stopwatch agrees.
+    private bool TimerFired => _deadline is { IsCancellationRequested: true } && !Original.ConnectionClosed.IsCancellationRequested;
+
+    private TimeSpan TimeLeft
+    {
+        get
+        {
+            var left = _timeout - Stopwatch.GetElapsedTime(_started);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="callback"/> once the connection is over: after the application is done with it, or at once
-    /// if a later hook refuses it. For releasing what a hook took, such as a connection slot.
+    /// if a later hook refuses it (or if it is already over). For giving back what a hook took, such as a connection slot.
     /// </summary>
-    /// <param name="callback">Runs once; it must not throw.</param>
+    /// <param name="callback">Runs once. An exception it throws is logged and does not stop the other callbacks.</param>
     /// <param name="state">Passed to <paramref name="callback"/>.</param>
     public void OnClosed(Action<object?> callback, object? state)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        (_onClosed ??= []).Add((callback, state));
-    }
-
-    internal void RunClosedCallbacks()
-    {
-        if (_onClosed is not { } callbacks)
+        lock (_gate)
         {
-            return;
+            if (!_closed)
+            {
+                (_onClosed ??= []).Add((callback, state));
+                return;
+            }
         }
 
-        _onClosed = null;
-        for (var i = callbacks.Count - 1; i >= 0; i--)
+        // A hook that outlived the chain's time limit: its connection is already over.
+        callback(state);
+    }
+
+    /// <summary>Ends the context: runs the close callbacks, newest first, then ends the scope and the deadline.</summary>
+    internal async ValueTask CloseAsync(Action<Exception> callbackFailed)
+    {
+        List<(Action<object?> Callback, object? State)>? callbacks;
+        AsyncServiceScope? scope;
+        lock (_gate)
         {
-            callbacks[i].Callback(callbacks[i].State);
+            _closed = true;
+            callbacks = _onClosed;
+            scope = _scope;
+            _onClosed = null;
+
+            // A hook still running past the limit keeps a token that is already cancelled.
+            _deadline?.Dispose();
+        }
+
+        for (var i = (callbacks?.Count ?? 0) - 1; i >= 0; i--)
+        {
+            try
+            {
+                callbacks![i].Callback(callbacks[i].State);
+            }
+            catch (Exception e)
+            {
+                callbackFailed(e);
+            }
+        }
+
+        if (scope is { } own)
+        {
+            await own.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

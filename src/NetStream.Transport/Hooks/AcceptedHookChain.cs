@@ -6,15 +6,15 @@ using NetStream.Transport.Internal;
 namespace NetStream.Transport.Hooks;
 
 /// <summary>
-/// Runs the <c>accepted</c> hooks on a connection and then the application, as connection middleware: the built-in
-/// IP lists and limits first, then the registered hooks in registration order. Kestrel endpoints and the hosted
-/// server run it for you; Bedrock-style code that accepts from a <see cref="NetStreamListener"/> itself calls
-/// <see cref="RunAsync"/>. Resolve it from DI.
+/// Runs the <c>accepted</c> hooks on a connection and then the application, as connection middleware: the registered
+/// hooks in registration order, with the built-in IP lists and limits first (or where
+/// <see cref="NetStreamBuilder.AddBuiltInHooks"/> put them). Kestrel endpoints and the hosted server run it for you;
+/// Bedrock-style code that accepts from a <see cref="NetStreamListener"/> itself calls <see cref="RunAsync(AcceptedConnection, ConnectionDelegate, string?)"/>.
+/// Resolve it from DI.
 /// </summary>
 public sealed class AcceptedHookChain
 {
     private readonly Step[] _steps;
-    private readonly bool _needsScope;
     private readonly TimeSpan _timeout;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
@@ -31,37 +31,50 @@ public sealed class AcceptedHookChain
         _timeout = options.Timeout;
         _logger = loggerFactory.CreateLogger("NetStream.Hooks");
         _metrics = metrics;
-        _steps = [.. BuiltIn(options), .. registrations.Select(r => Resolve(r, services))];
-        _needsScope = _steps.Any(s => s.Hook is null);
+        _steps = Plan(registrations.ToList(), options, services);
     }
 
-    /// <summary>Whether there is no hook to run: the chain then calls the application directly.</summary>
-    public bool IsEmpty => _steps.Length == 0;
+    /// <summary>Whether there is no hook to run: the chain then calls the application directly, at no cost.</summary>
+    internal bool IsEmpty => _steps.Length == 0;
 
     /// <summary>
     /// Runs the hooks on <paramref name="connection"/> and, unless one refuses it, <paramref name="next"/> on the connection
     /// they leave, with their address info in its features (<c>Features.Get&lt;AddressInfo&gt;()</c>). A refused
-    /// connection is closed (reset or FIN), logged and counted; <paramref name="next"/> does not run. Dispose the
-    /// original connection after this returns, as after any connection middleware.
+    /// connection is closed (reset or FIN), logged and counted, and <paramref name="next"/> does not run. Connections a
+    /// hook put in its place are disposed when this returns; <paramref name="connection"/> itself stays the caller's.
     /// </summary>
     /// <param name="connection">The accepted connection.</param>
     /// <param name="next">The application.</param>
-    /// <param name="endpoint">The endpoint's name for the per-endpoint limit; default the connection's local address.</param>
-    public Task RunAsync(ConnectionContext connection, ConnectionDelegate next, string? endpoint = null)
+    /// <param name="endpointName">The endpoint's name for the per-endpoint limit; default the connection's local address.</param>
+    public Task RunAsync(ConnectionContext connection, ConnectionDelegate next, string? endpointName = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(next);
-        return IsEmpty ? next(connection) : RunChainAsync(connection, next, endpoint ?? connection.LocalEndPoint?.ToString() ?? string.Empty);
+        return IsEmpty ? next(connection) : RunChainAsync(connection, next, endpointName ?? connection.LocalEndPoint?.ToString() ?? string.Empty);
     }
 
-    private async Task RunChainAsync(ConnectionContext connection, ConnectionDelegate next, string endpoint)
+    /// <summary>As <see cref="RunAsync(ConnectionContext, ConnectionDelegate, string?)"/>, reusing the address info the accept already read.</summary>
+    /// <param name="accepted">What <see cref="NetStreamListener.AcceptAsync(bool, CancellationToken)"/> returned.</param>
+    /// <param name="next">The application.</param>
+    /// <param name="endpointName">The endpoint's name for the per-endpoint limit; default the connection's local address.</param>
+    public Task RunAsync(AcceptedConnection accepted, ConnectionDelegate next, string? endpointName = null)
     {
-        var scope = _needsScope ? _services.CreateAsyncScope() : (AsyncServiceScope?)null;
-        var addressInfo = connection.Features.Get<AddressInfo>() ?? AddressInfo.FromConnection(connection);
-        var context = new AcceptedContext(connection, addressInfo, endpoint, scope?.ServiceProvider ?? _services);
+        ArgumentNullException.ThrowIfNull(accepted);
+        if (accepted.AddressInfo is { } addressInfo && !IsEmpty)
+        {
+            accepted.Connection.Features.Set(addressInfo);
+        }
+
+        return RunAsync(accepted.Connection, next, endpointName);
+    }
+
+    private async Task RunChainAsync(ConnectionContext connection, ConnectionDelegate next, string endpointName)
+    {
+        var context = new AcceptedContext(connection, AddressInfo.Empty, endpointName, _services, _timeout);
+        var replacements = new List<ConnectionContext>(0);
         try
         {
-            if (await RunHooksAsync(context).ConfigureAwait(false))
+            if (await RunHooksAsync(context, replacements).ConfigureAwait(false))
             {
                 context.Connection.Features.Set(context.AddressInfo);
                 await next(context.Connection).ConfigureAwait(false);
@@ -69,95 +82,138 @@ public sealed class AcceptedHookChain
         }
         finally
         {
-            context.RunClosedCallbacks();
-            if (scope is { } own)
+            await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e)).ConfigureAwait(false);
+
+            // A replacement owns what it replaced: dispose the outermost first.
+            for (var i = replacements.Count - 1; i >= 0; i--)
             {
-                await own.DisposeAsync().ConfigureAwait(false);
+                await replacements[i].DisposeAsync().ConfigureAwait(false);
             }
         }
     }
 
-    /// <summary>Runs every step; <see langword="false"/> if one refused the connection (already closed, logged, counted).</summary>
-    private async ValueTask<bool> RunHooksAsync(AcceptedContext context)
+    /// <summary>Runs every step; <see langword="false"/> if the connection was refused (then already closed, logged, counted).</summary>
+    private async ValueTask<bool> RunHooksAsync(AcceptedContext context, List<ConnectionContext> replacements)
     {
-        using var deadline = _timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_timeout);
-        context.CancellationToken = deadline?.Token ?? CancellationToken.None;
-        foreach (var step in _steps)
+        var step = new Step(null, null, "(reading the address info)");
+        try
         {
-            IAcceptedHook? hook = step.Hook;
-            AcceptedResult result;
-            try
+            context.AddressInfo = context.Original.Features.Get<AddressInfo>() ?? AddressInfo.FromConnection(context.Original);
+            foreach (var current in _steps)
             {
-                hook ??= (IAcceptedHook)context.Services.GetRequiredService(step.Type!);
+                step = current;
+                var hook = step.Hook ?? (IAcceptedHook)context.Services.GetRequiredService(step.Type!);
                 var pending = hook.AcceptedAsync(context);
-                result = pending.IsCompletedSuccessfully
+                var result = pending.IsCompletedSuccessfully
                     ? pending.Result
-                    : await pending.AsTask().WaitAsync(context.CancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true })
-            {
-                Log.HookTimedOut(_logger, Name(hook, step), context.Connection.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
-                Refuse(context.Connection, RefusalReasons.HookTimeout, RefusalMode.Reset);
-                return false;
-            }
-            catch (Exception e)
-            {
-                Log.HookFailed(_logger, Name(hook, step), context.Connection.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
-                Refuse(context.Connection, RefusalReasons.HookFailed, RefusalMode.Reset);
-                return false;
+                    : await WaitAsync(pending, context).ConfigureAwait(false);
+
+                // A hook that blocked past the limit without awaiting is late all the same.
+                if (context.IsPastDeadline)
+                {
+                    throw new OperationCanceledException();
+                }
+
+                if (result.IsRefused)
+                {
+                    Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, result.RefusalReason!);
+                    Refuse(context, result.RefusalReason!, result.RefusalMode);
+                    return false;
+                }
+
+                if (result.Connection is { } replacement && replacement != context.Connection)
+                {
+                    replacements.Add(replacement);
+                    context.Connection = replacement;
+                }
+
+                context.AddressInfo = result.AddressInfo ?? context.AddressInfo;
             }
 
-            if (result.IsRefused)
-            {
-                Log.ConnectionRefused(_logger, context.Connection.ConnectionId, context.AddressInfo.RemoteEndPoint, Name(hook, step), result.RefusalReason!);
-                Refuse(context.Connection, result.RefusalReason!, result.RefusalMode);
-                return false;
-            }
-
-            context.Connection = result.Connection ?? context.Connection;
-            context.AddressInfo = result.AddressInfo ?? context.AddressInfo;
+            return true;
+        }
+        catch (OperationCanceledException) when (context.IsPastDeadline)
+        {
+            Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
+            Refuse(context, RefusalReasons.HookTimeout, RefusalMode.Reset);
+        }
+        catch (OperationCanceledException) when (context.Original.ConnectionClosed.IsCancellationRequested)
+        {
+            Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
+        }
+        catch (Exception e)
+        {
+            Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
+            Refuse(context, RefusalReasons.HookFailed, RefusalMode.Reset);
         }
 
-        return true;
+        return false;
     }
 
-    private void Refuse(ConnectionContext connection, string reason, RefusalMode mode)
+    private static async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context)
+    {
+        var task = pending.AsTask();
+        try
+        {
+            return await task.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!task.IsCompleted)
+        {
+            // The hook runs on past the limit; observe its end so a late failure is not an unobserved exception.
+            _ = task.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    private void Refuse(AcceptedContext context, string reason, RefusalMode mode)
     {
         _metrics.Refused(reason);
         if (mode == RefusalMode.Reset)
         {
-            connection.Abort(new ConnectionAbortedException($"Refused by an accepted hook: {reason}."));
+            // The original too: a wrapper that does not forward Abort must not turn the reset into a FIN.
+            var abort = new ConnectionAbortedException($"Refused by an accepted hook: {reason}.");
+            context.Connection.Abort(abort);
+            context.Original.Abort(abort);
             return;
         }
 
         // Completing both directions makes the transport send FIN once the connection is disposed.
-        connection.Transport.Input.Complete();
-        connection.Transport.Output.Complete();
+        context.Connection.Transport.Input.Complete();
+        context.Connection.Transport.Output.Complete();
     }
 
-    private static string Name(IAcceptedHook? hook, Step step) =>
-        hook is DelegateAcceptedHook function ? function.ToString() : (hook?.GetType() ?? step.Type!).Name;
+    private static Step[] Plan(List<AcceptedHookRegistration> registrations, HookOptions options, IServiceProvider services)
+    {
+        var builtIn = BuiltIn(options).ToList();
+        var at = registrations.FindIndex(r => r.IsBuiltInMarker);
+        var steps = registrations.Where(r => !r.IsBuiltInMarker).Select(r => Resolve(r, services)).ToList();
+        steps.InsertRange(at < 0 ? 0 : registrations.Take(at).Count(r => !r.IsBuiltInMarker), builtIn);
+        return [.. steps];
+    }
 
     private static IEnumerable<Step> BuiltIn(HookOptions options)
     {
         if (options.Allow.Count > 0 || options.Deny.Count > 0)
         {
-            yield return new Step(new IpFilterHook(IpNetworks.ParseAll(options.Allow), IpNetworks.ParseAll(options.Deny)), null);
+            yield return Step.Of(new IpFilterHook(IpNetworks.ParseAll(options.Allow), IpNetworks.ParseAll(options.Deny)));
         }
 
         if (options.MaxConnectionsPerEndpoint is not null || options.MaxConnectionsPerIp is not null)
         {
-            yield return new Step(new ConnectionLimitHook(options.MaxConnectionsPerEndpoint, options.MaxConnectionsPerIp), null);
+            yield return Step.Of(new ConnectionLimitHook(options.MaxConnectionsPerEndpoint, options.MaxConnectionsPerIp));
         }
     }
 
     private static Step Resolve(AcceptedHookRegistration registration, IServiceProvider services) => registration switch
     {
-        { Instance: { } instance } => new Step(instance, null),
-        { Lifetime: ServiceLifetime.Singleton } => new Step((IAcceptedHook)services.GetRequiredService(registration.Type!), null),
-        _ => new Step(null, registration.Type),
+        { Instance: { } instance } => Step.Of(instance),
+        { Lifetime: ServiceLifetime.Singleton } => Step.Of((IAcceptedHook)services.GetRequiredService(registration.Type!)),
+        _ => new Step(null, registration.Type, registration.Type!.Name),
     };
 
-    /// <summary>A hook resolved once, or a type resolved per connection from its scope.</summary>
-    private readonly record struct Step(IAcceptedHook? Hook, Type? Type);
+    /// <summary>A hook made once, or a type made per connection in its scope; named for the logs.</summary>
+    private readonly record struct Step(IAcceptedHook? Hook, Type? Type, string Name)
+    {
+        public static Step Of(IAcceptedHook hook) => new(hook, null, hook is DelegateAcceptedHook ? hook.ToString()! : hook.GetType().Name);
+    }
 }

@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace NetStream.Transport.Hooks;
 
-/// <summary>One <c>accepted</c> hook as registered: a DI service type with its lifetime, or an instance.</summary>
+/// <summary>One <c>accepted</c> hook as registered: a DI service type with its lifetime, an instance, or the place of the built-in hooks.</summary>
 internal sealed class AcceptedHookRegistration
 {
     public AcceptedHookRegistration(Type type, ServiceLifetime lifetime)
@@ -16,6 +16,15 @@ internal sealed class AcceptedHookRegistration
         Instance = instance;
         Lifetime = ServiceLifetime.Singleton;
     }
+
+    private AcceptedHookRegistration()
+    {
+    }
+
+    /// <summary>Marks where in the chain the built-in hooks run; without it they run first.</summary>
+    public static AcceptedHookRegistration BuiltInMarker { get; } = new();
+
+    public bool IsBuiltInMarker => ReferenceEquals(this, BuiltInMarker);
 
     public Type? Type { get; }
 

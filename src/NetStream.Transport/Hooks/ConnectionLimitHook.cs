@@ -21,12 +21,12 @@ internal sealed class ConnectionLimitHook(int? perEndpoint, int? perIp) : IAccep
     {
         if (perEndpoint is { } endpointMax)
         {
-            if (!_endpoints.TryTake(context.Endpoint, endpointMax))
+            if (!_endpoints.TryTake(context.EndpointName, endpointMax))
             {
                 return s_endpointFull;
             }
 
-            context.OnClosed(static slot => ((Slot<string>)slot!).Release(), new Slot<string>(_endpoints, context.Endpoint));
+            context.OnClosed(static slot => ((Slot<string>)slot!).Release(), new Slot<string>(_endpoints, context.EndpointName));
         }
 
         if (perIp is { } ipMax && context.AddressInfo.RemoteEndPoint is IPEndPoint { Address: var address })

@@ -12,11 +12,12 @@ namespace NetStream.Transport.Internal;
 /// Puts the <c>accepted</c> chain in front of every Kestrel endpoint's connection middleware. Kestrel reaches every
 /// endpoint through <see cref="KestrelServerOptions.ConfigureEndpointDefaults"/>, but that is last-writer-wins: a
 /// user's own call would silently drop the hooks (and with them an IP deny list). So the defaults are set first, and
-/// checked again once all configuration ran.
+/// checked again once all configuration ran; an endpoint the safety net reaches only then gets the chain after the
+/// middleware it already has. <c>UseNetStreamHooks()</c> places the chain explicitly, and then the default place is skipped.
 /// </summary>
 internal static class KestrelHooks
 {
-    private static readonly ConditionalWeakTable<ListenOptions, object> s_installed = [];
+    private static readonly ConditionalWeakTable<ListenOptions, Placement> s_placements = [];
 
     // Kestrel internals read by the safety net only; if a later Kestrel renames them, endpoints keep the hooks from
     // the defaults set first, and UseNetStreamHooks() remains the documented way.
@@ -35,30 +36,45 @@ internal static class KestrelHooks
         }
 
         services.Insert(0, ServiceDescriptor.Singleton<IConfigureOptions<KestrelServerOptions>>(
-            new ConfigureOptions<KestrelServerOptions>(static options => options.ConfigureEndpointDefaults(Install))));
+            new ConfigureOptions<KestrelServerOptions>(static options => options.ConfigureEndpointDefaults(InstallDefault))));
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>>(new RestoreHooks());
     }
 
-    public static void Install(ListenOptions listenOptions)
+    /// <summary>The place <c>UseNetStream()</c> gives the chain: first, unless the endpoint places it itself.</summary>
+    public static void InstallDefault(ListenOptions listenOptions)
     {
-        if (s_installed.TryGetValue(listenOptions, out _))
+        var placement = s_placements.GetOrCreateValue(listenOptions);
+        if (!placement.Default)
         {
-            return;
+            placement.Default = true;
+
+            // Decided when Kestrel builds the endpoint, after all configuration ran.
+            listenOptions.Use(next => placement.Explicit ? next : Run(listenOptions, next));
+        }
+    }
+
+    /// <summary>The place <c>UseNetStreamHooks()</c> gives the chain; it wins over the default place.</summary>
+    public static void InstallExplicit(ListenOptions listenOptions)
+    {
+        var placement = s_placements.GetOrCreateValue(listenOptions);
+        if (!placement.Explicit)
+        {
+            placement.Explicit = true;
+            listenOptions.Use(next => Run(listenOptions, next));
+        }
+    }
+
+    private static ConnectionDelegate Run(ListenOptions listenOptions, ConnectionDelegate next)
+    {
+        // Built when Kestrel binds the endpoint, after the app's services exist.
+        var chain = listenOptions.ApplicationServices.GetService<AcceptedHookChain>();
+        if (chain is null || chain.IsEmpty)
+        {
+            return next;
         }
 
-        s_installed.Add(listenOptions, listenOptions);
-        listenOptions.Use(next =>
-        {
-            // Built when Kestrel binds the endpoint, after the app's services exist.
-            var chain = listenOptions.ApplicationServices.GetService<AcceptedHookChain>();
-            if (chain is null || chain.IsEmpty)
-            {
-                return next;
-            }
-
-            string? endpoint = null;
-            return connection => chain.RunAsync(connection, next, endpoint ??= listenOptions.ToString());
-        });
+        string? endpointName = null;
+        return connection => chain.RunAsync(connection, next, endpointName ??= listenOptions.ToString());
     }
 
     /// <summary>Re-adds the hooks a user's own <c>ConfigureEndpointDefaults</c> replaced.</summary>
@@ -71,7 +87,7 @@ internal static class KestrelHooks
                 s_endpointDefaults.SetValue(options, (Action<ListenOptions>)(listenOptions =>
                 {
                     defaults(listenOptions);
-                    Install(listenOptions);
+                    InstallDefault(listenOptions);
                 }));
             }
 
@@ -79,9 +95,16 @@ internal static class KestrelHooks
             {
                 foreach (var listenOptions in declared)
                 {
-                    Install(listenOptions);
+                    InstallDefault(listenOptions);
                 }
             }
         }
+    }
+
+    private sealed class Placement
+    {
+        public bool Default { get; set; }
+
+        public bool Explicit { get; set; }
     }
 }

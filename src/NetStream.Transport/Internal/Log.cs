@@ -47,4 +47,10 @@ internal static partial class Log
 
     [LoggerMessage(14, LogLevel.Warning, "The accepted hook {Hook} on connection {ConnectionId} from {RemoteEndPoint} passed the chain's time limit of {TimeoutMs} ms; the connection was refused.")]
     public static partial void HookTimedOut(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, double timeoutMs);
+
+    [LoggerMessage(15, LogLevel.Warning, "A close callback of an accepted hook failed on connection {ConnectionId}; the other callbacks ran.")]
+    public static partial void HookCallbackFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Debug, "Connection {ConnectionId} closed while the accepted hook {Hook} ran.")]
+    public static partial void ClosedDuringHooks(ILogger logger, string connectionId, string hook);
 }

@@ -32,7 +32,7 @@ public sealed class BareListenerHookTests
             var accepted = await listener.AcceptAsync(withAddressInfo: true);
             Assert.NotNull(accepted);
             await using var connection = accepted.Connection;
-            await chain.RunAsync(connection, async c =>
+            await chain.RunAsync(accepted, async c =>
             {
                 served.Add(c.Features.Get<AddressInfo>());
                 await TestEcho.EchoAsync(c);
@@ -47,8 +47,10 @@ public sealed class BareListenerHookTests
         Assert.True(await EchoClient.IsTurnedAwayAsync(listener.EndPoint));
         await server.WaitAsync(Listeners.Timeout);
 
+        // The address info the accept read is the one the application gets.
         var info = Assert.Single(served);
         Assert.Equal(System.Net.Sockets.AddressFamily.InterNetwork, info!.Family);
         Assert.Equal(listener.EndPoint, info.LocalEndPoint);
+        Assert.NotNull(info.RemoteEndPoint);
     }
 }

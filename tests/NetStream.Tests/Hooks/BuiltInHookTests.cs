@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using NetStream.Tests.Hosting;
+using Microsoft.AspNetCore.Connections;
 using NetStream.Tests.Infrastructure;
+using NetStream.Transport.Hooks;
 
 namespace NetStream.Tests.Hooks;
 
@@ -121,6 +123,81 @@ public sealed class BuiltInHookTests
 
         Assert.Equal(Ping, await EchoClient.RoundTripAsync(holder, Ping));
         Assert.Equal(Ping, await EchoClient.RoundTripAsync(host.EndPoints[0], Ping));
+    }
+
+    [Theory]
+    [InlineData("refuses")]
+    [InlineData("throws")]
+    [InlineData("times out")]
+    [InlineData("handler throws")]
+    [InlineData("close callback throws")]
+    public async Task A_limit_slot_comes_back_whatever_happens_after_it_was_taken(string what)
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Hooks:MaxConnectionsPerIp"] = "1";
+        settings["NetStream:Hooks:Timeout"] = "00:00:00.300";
+        var calls = 0;
+        var never = new TaskCompletionSource<AcceptedResult>();
+        await using var host = await EchoHost.StartAsync(
+            settings,
+            server => server.Run(connection => what == "handler throws" && Volatile.Read(ref calls) == 1
+                ? throw new InvalidOperationException("handler bug")
+                : TestEcho.EchoAsync(connection)),
+            ns => ns.AddAcceptedHook(async context =>
+            {
+                if (Interlocked.Increment(ref calls) > 1)
+                {
+                    return AcceptedResult.Pass;
+                }
+
+                return what switch
+                {
+                    "refuses" => AcceptedResult.Refuse("first_refused"),
+                    "throws" => throw new InvalidOperationException("hook bug"),
+                    "times out" => await never.Task,
+                    "close callback throws" => OnClosedThrows(context),
+                    _ => AcceptedResult.Pass,
+                };
+            }));
+
+        // The first connection took the address's only slot, then went wrong after it.
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+
+        Assert.Equal(Ping, await EchoClient.RoundTripAsync(host.EndPoint, Ping));
+
+        static AcceptedResult OnClosedThrows(AcceptedContext context)
+        {
+            context.OnClosed(_ => throw new InvalidOperationException("callback bug"), null);
+            context.Connection.Abort();
+            return AcceptedResult.Pass;
+        }
+    }
+
+    [Theory]
+    [InlineData(false, "ping")]
+    [InlineData(true, null)]
+    public async Task Built_in_hooks_placed_after_a_proxy_hook_see_the_address_it_gives(bool placeAfter, string? reply)
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Hooks:Deny:0"] = "203.0.113.0/24";
+        await using var host = await EchoHost.StartAsync(settings, netStream: ns =>
+        {
+            ns.AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(
+                addressInfo: context.AddressInfo with { RemoteEndPoint = new IPEndPoint(IPAddress.Parse("203.0.113.9"), 1) })));
+            if (placeAfter)
+            {
+                ns.AddBuiltInHooks();
+            }
+        });
+
+        if (reply is null)
+        {
+            Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        }
+        else
+        {
+            Assert.Equal(Ping, await EchoClient.RoundTripAsync(host.EndPoint, Ping));
+        }
     }
 
     /// <summary>A connection that got through the hooks (it echoed once) and stays open.</summary>

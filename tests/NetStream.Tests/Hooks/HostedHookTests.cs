@@ -98,9 +98,9 @@ public sealed class HostedHookTests
     }
 
     [Theory]
-    [InlineData(RefusalMode.Reset)]
-    [InlineData(RefusalMode.Close)]
-    public async Task A_refused_connection_is_closed_and_counted_and_never_reaches_the_handler(RefusalMode mode)
+    [InlineData(RefusalMode.Reset, "reset")]
+    [InlineData(RefusalMode.Close, "fin")]
+    public async Task A_refused_connection_is_closed_as_the_hook_chose_and_counted_and_never_reaches_the_handler(RefusalMode mode, string seen)
     {
         var handled = 0;
         await using var host = await EchoHost.StartAsync(
@@ -113,7 +113,7 @@ public sealed class HostedHookTests
             ns => ns.AddAcceptedHook(_ => ValueTask.FromResult(AcceptedResult.Refuse("not_today", mode))));
         using var refusals = new RefusalRecorder(host.Host.Services);
 
-        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        Assert.Equal(seen, await EchoClient.HowTurnedAwayAsync(host.EndPoint));
         Assert.Equal("not_today", await refusals.NextAsync());
         Assert.Equal(0, Volatile.Read(ref handled));
     }
@@ -139,7 +139,8 @@ public sealed class HostedHookTests
         var hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var calls = 0;
-        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.AddAcceptedHook(async _ =>
+        // No time limit: only the test's own timeouts bound the wait.
+        await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:Timeout", "-00:00:00.001")), netStream: ns => ns.AddAcceptedHook(async _ =>
         {
             if (Interlocked.Increment(ref calls) == 1)
             {

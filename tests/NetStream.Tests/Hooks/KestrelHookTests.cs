@@ -104,6 +104,38 @@ public sealed class KestrelHookTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_chain_runs_first_unless_the_endpoint_places_it_explicitly(bool placeExplicitly)
+    {
+        using var timeout = KestrelApp.Timeout();
+        var journal = new Journal();
+        await using var app = await StartAsync(
+            ns =>
+            {
+                ns.Services.AddSingleton(journal);
+                ns.AddAcceptedHook<FirstHook>();
+            },
+            timeout.Token,
+            kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                listen.Use(next => connection =>
+                {
+                    journal.Add("endpoint middleware");
+                    return next(connection);
+                });
+                if (placeExplicitly)
+                {
+                    listen.UseNetStreamHooks();
+                }
+            }));
+        using var client = app.CreateClient();
+
+        await client.GetStringAsync("/", timeout.Token);
+        Assert.Equal(placeExplicitly ? ["endpoint middleware", "first"] : ["first", "endpoint middleware"], journal.Entries);
+    }
+
+    [Theory]
     [InlineData("new_connection")]
     [InlineData("accepted")]
     public async Task A_throwing_hook_costs_only_its_own_connection(string which)
@@ -142,7 +174,7 @@ public sealed class KestrelHookTests
         var hanging = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var calls = 0;
         await using var app = await StartAsync(
-            ns => ns.AddAcceptedHook(async _ =>
+            ns => ns.Configure(o => o.Hooks.Timeout = System.Threading.Timeout.InfiniteTimeSpan).AddAcceptedHook(async _ =>
             {
                 if (Interlocked.Increment(ref calls) == 1)
                 {

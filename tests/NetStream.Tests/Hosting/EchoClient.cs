@@ -69,21 +69,20 @@ internal static class EchoClient
     /// Connects and returns true when the server closes or resets the connection unasked. On loopback a reset can
     /// arrive before the connect completes, and then it is the connect that reports it.
     /// </summary>
-    public static async Task<bool> IsTurnedAwayAsync(EndPoint endPoint)
+    public static async Task<bool> IsTurnedAwayAsync(EndPoint endPoint) => await HowTurnedAwayAsync(endPoint) is not null;
+
+    /// <summary>How the server ended a connection it did not serve: <c>"reset"</c>, <c>"fin"</c>, or null if it sent data.</summary>
+    public static async Task<string?> HowTurnedAwayAsync(EndPoint endPoint)
     {
-        Socket client;
         try
         {
-            client = await Listeners.ConnectAsync(endPoint);
+            using var client = await Listeners.ConnectAsync(endPoint);
+            using var timeout = new CancellationTokenSource(Listeners.Timeout);
+            return await client.ReceiveAsync(new byte[64], SocketFlags.None, timeout.Token) == 0 ? "fin" : null;
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
         {
-            return true;
-        }
-
-        using (client)
-        {
-            return await SeesCloseAsync(client);
+            return "reset";
         }
     }
 }
