@@ -27,7 +27,10 @@ public static class NetStreamServiceCollectionExtensions
                 .Configure<IConfiguration>(BindChecked)
                 .ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamTransportOptions>, NetStreamTransportOptionsValidator>());
-            services.AddSingleton<NetStreamTransportFactory>();
+            services.AddSingleton(sp => new NetStreamTransportFactory(
+                sp.GetRequiredService<IOptions<NetStreamTransportOptions>>(),
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp));
             services.AddMetrics();
             services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
             services.TryAddSingleton(sp => new AcceptedHookChain(

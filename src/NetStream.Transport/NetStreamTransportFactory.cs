@@ -33,11 +33,8 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     {
     }
 
-    /// <summary>Makes a factory from dependency injection: the <see cref="INewConnectionHook"/>, memory pool factory and meter factory come from <paramref name="services"/>.</summary>
-    /// <param name="options">The transport options.</param>
-    /// <param name="loggerFactory">Where the transport logs.</param>
-    /// <param name="services">The services to take the hook, the memory pool factory and the meter factory from.</param>
-    public NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
+    /// <summary>Makes the factory of dependency injection: the <c>new_connection</c> hook, memory pool factory and metrics come from <paramref name="services"/>.</summary>
+    internal NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);

@@ -90,7 +90,7 @@ public sealed class NetStreamTransportOptions
 
 
     /// <summary>Returns a deep copy, so an endpoint can override options without touching the shared ones.</summary>
-    public NetStreamTransportOptions Clone()
+    internal NetStreamTransportOptions Clone()
     {
         var copy = (NetStreamTransportOptions)MemberwiseClone();
         copy.KeepAlive = KeepAlive.Clone();

@@ -72,9 +72,11 @@ public sealed class AcceptedHookChain
     {
         var context = new AcceptedContext(connection, AddressInfo.Empty, endpointName, _services, _timeout);
         var replacements = new List<ConnectionContext>(0);
+        Refusal? refusal = null;
         try
         {
-            if (await RunHooksAsync(context, replacements).ConfigureAwait(false))
+            refusal = await RunHooksAsync(context, replacements).ConfigureAwait(false);
+            if (refusal is null)
             {
                 context.Connection.Features.Set(context.AddressInfo);
                 await next(context.Connection).ConfigureAwait(false);
@@ -82,7 +84,12 @@ public sealed class AcceptedHookChain
         }
         finally
         {
+            // Slots are given back before a refused peer sees its close, so its next connect finds them free.
             await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e)).ConfigureAwait(false);
+            if (refusal is { } refused)
+            {
+                Close(context, refused);
+            }
 
             // A replacement owns what it replaced: dispose the outermost first.
             for (var i = replacements.Count - 1; i >= 0; i--)
@@ -92,8 +99,8 @@ public sealed class AcceptedHookChain
         }
     }
 
-    /// <summary>Runs every step; <see langword="false"/> if the connection was refused (then already closed, logged, counted).</summary>
-    private async ValueTask<bool> RunHooksAsync(AcceptedContext context, List<ConnectionContext> replacements)
+    /// <summary>Runs every step; a refusal (already logged and counted) if one refused the connection or failed.</summary>
+    private async ValueTask<Refusal?> RunHooksAsync(AcceptedContext context, List<ConnectionContext> replacements)
     {
         var step = new Step(null, null, "(reading the address info)");
         try
@@ -117,8 +124,7 @@ public sealed class AcceptedHookChain
                 if (result.IsRefused)
                 {
                     Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, result.RefusalReason!);
-                    Refuse(context, result.RefusalReason!, result.RefusalMode);
-                    return false;
+                    return Refuse(result.RefusalReason!, result.RefusalMode);
                 }
 
                 if (result.Connection is { } replacement && replacement != context.Connection)
@@ -130,24 +136,23 @@ public sealed class AcceptedHookChain
                 context.AddressInfo = result.AddressInfo ?? context.AddressInfo;
             }
 
-            return true;
+            return null;
         }
         catch (OperationCanceledException) when (context.IsPastDeadline)
         {
             Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
-            Refuse(context, RefusalReasons.HookTimeout, RefusalMode.Reset);
+            return Refuse(RefusalReasons.HookTimeout, RefusalMode.Reset);
         }
         catch (OperationCanceledException) when (context.Original.ConnectionClosed.IsCancellationRequested)
         {
             Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
+            return new Refusal(RefusalReasons.HookFailed, RefusalMode.Reset);
         }
         catch (Exception e)
         {
             Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
-            Refuse(context, RefusalReasons.HookFailed, RefusalMode.Reset);
+            return Refuse(RefusalReasons.HookFailed, RefusalMode.Reset);
         }
-
-        return false;
     }
 
     private static async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context)
@@ -165,13 +170,18 @@ public sealed class AcceptedHookChain
         }
     }
 
-    private void Refuse(AcceptedContext context, string reason, RefusalMode mode)
+    private Refusal Refuse(string reason, RefusalMode mode)
     {
         _metrics.Refused(reason);
-        if (mode == RefusalMode.Reset)
+        return new Refusal(reason, mode);
+    }
+
+    private static void Close(AcceptedContext context, Refusal refusal)
+    {
+        if (refusal.Mode == RefusalMode.Reset)
         {
             // The original too: a wrapper that does not forward Abort must not turn the reset into a FIN.
-            var abort = new ConnectionAbortedException($"Refused by an accepted hook: {reason}.");
+            var abort = new ConnectionAbortedException($"Refused by an accepted hook: {refusal.Reason}.");
             context.Connection.Abort(abort);
             context.Original.Abort(abort);
             return;
@@ -210,6 +220,8 @@ public sealed class AcceptedHookChain
         { Lifetime: ServiceLifetime.Singleton } => Step.Of((IAcceptedHook)services.GetRequiredService(registration.Type!)),
         _ => new Step(null, registration.Type, registration.Type!.Name),
     };
+
+    private readonly record struct Refusal(string Reason, RefusalMode Mode);
 
     /// <summary>A hook made once, or a type made per connection in its scope; named for the logs.</summary>
     private readonly record struct Step(IAcceptedHook? Hook, Type? Type, string Name)
