@@ -30,6 +30,12 @@ internal sealed class AcceptErrorPolicy
     private long _lastWarning;
     private long _suppressed;
 
+    // The back-off waits on a timer, and the runtime starts its timer thread at the first timer of the process. On
+    // Linux starting a thread takes descriptors (CoreCLR opens a pipe for each new thread), so under EMFILE that first
+    // Task.Delay throws OutOfMemoryException and the accept loop ends for good. Start the timer thread now, while
+    // descriptors are free; it lives as long as the process.
+    static AcceptErrorPolicy() => _ = Task.Delay(1);
+
     public static AcceptErrorKind Classify(SocketError error) => error switch
     {
         SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted
