@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace NetStream.Transport.Hooks;
@@ -36,7 +37,22 @@ internal sealed class AcceptedHookRegistration
 /// <summary>An <c>accepted</c> hook given as a function.</summary>
 internal sealed class DelegateAcceptedHook(Func<AcceptedContext, ValueTask<AcceptedResult>> hook) : IAcceptedHook
 {
+    private readonly string _name = NameOf(hook);
+
     public ValueTask<AcceptedResult> AcceptedAsync(AcceptedContext context) => hook(context);
 
-    public override string ToString() => $"{hook.Method.DeclaringType?.Name}.{hook.Method.Name}";
+    public override string ToString() => _name;
+
+    /// <summary>For the logs: <c>Type.Method</c>, or <c>Type (lambda)</c> for a lambda written in <c>Type</c>.</summary>
+    private static string NameOf(Delegate hook)
+    {
+        var type = hook.Method.DeclaringType;
+        var isLambda = hook.Method.Name.StartsWith('<');
+        while (type is { DeclaringType: not null } && type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false))
+        {
+            type = type.DeclaringType;
+        }
+
+        return isLambda ? $"{type?.Name} (lambda)" : $"{type?.Name}.{hook.Method.Name}";
+    }
 }

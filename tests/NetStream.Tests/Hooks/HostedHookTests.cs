@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport;
@@ -64,6 +65,19 @@ public sealed class HostedHookTests
         {
             await probe.Disposed.Task.WaitAsync(Listeners.Timeout);
         }
+    }
+
+    [Fact]
+    public async Task A_new_connection_hook_sets_per_connection_options_and_returns_its_own_connection_type()
+    {
+        await using var host = await EchoHost.StartAsync(
+            Loopback(),
+            Replies.Say(connection => $"{connection.GetType().Name}|{connection.RemoteEndPoint}|" +
+                $"{connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()!.Socket.NoDelay}"),
+            ns => ns.UseNewConnectionHook<NoDelayOffProxied>());
+
+        // The transport's default is TCP_NODELAY on; the hook turned it off for this connection.
+        Assert.Equal($"{nameof(ProxiedConnection)}|{Client}|False", await Replies.ReadAsync(host.EndPoint));
     }
 
     [Fact]
@@ -180,6 +194,37 @@ public sealed class HostedHookTests
         Assert.Equal("hook_timeout", await refusals.NextAsync());
     }
 
+    [Theory]
+    [InlineData("refuses", 12, LogLevel.Information, "refused by the accepted hook HostedHookTests (lambda)")]
+    [InlineData("throws", 13, LogLevel.Warning, "failed on connection")]
+    [InlineData("hangs", 14, LogLevel.Warning, "passed the chain's time limit of 200 ms")]
+    public async Task Refusals_and_hook_failures_are_logged_with_the_connection_and_the_reason(string what, int eventId, LogLevel level, string text)
+    {
+        var logs = new LogRecorder();
+        var never = new TaskCompletionSource<AcceptedResult>();
+        await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:Timeout", "00:00:00.200")), netStream: ns =>
+        {
+            ns.Services.AddSingleton<ILoggerProvider>(logs);
+            ns.AddAcceptedHook(async _ => what switch
+            {
+                "refuses" => AcceptedResult.Refuse("go_away"),
+                "throws" => throw new InvalidOperationException("hook bug"),
+                _ => await never.Task,
+            });
+        });
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        await refusals.NextAsync();
+
+        var entry = Assert.Single(logs.Entries, e => e.Category == "NetStream.Hooks");
+        Assert.Equal((eventId, level), (entry.EventId, entry.Level));
+        Assert.Contains(text, entry.Message);
+        Assert.Contains("127.0.0.1:", entry.Message);
+        Assert.Equal(what == "refuses", entry.Message.EndsWith(": go_away.", StringComparison.Ordinal));
+        Assert.Equal(what == "throws", entry.Exception is InvalidOperationException);
+    }
+
     [Fact]
     public async Task Hooks_in_an_endpoint_section_fail_start_up_with_where_they_belong()
     {
@@ -187,6 +232,15 @@ public sealed class HostedHookTests
         var error = await EchoHost.StartFailsAsync(settings);
         Assert.Contains("NetStream:Endpoints:E0:Hooks", error.Message);
         Assert.Contains("NetStream:Hooks", error.Message);
+    }
+
+    private sealed class NoDelayOffProxied : INewConnectionHook
+    {
+        public ConnectionContext NewConnection(System.Net.Sockets.Socket socket, NewConnectionContext context)
+        {
+            socket.NoDelay = false;
+            return new ProxiedConnection(context.CreateDefault(socket), Client);
+        }
     }
 
     private sealed class ScopedProbe : IDisposable
