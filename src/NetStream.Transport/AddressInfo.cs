@@ -32,14 +32,7 @@ public sealed record AddressInfo(
     public static AddressInfo FromSocket(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        var family = socket.AddressFamily;
-        return new AddressInfo(
-            family,
-            socket.SocketType,
-            socket.ProtocolType,
-            socket.LocalEndPoint,
-            socket.RemoteEndPoint,
-            family == AddressFamily.Unix ? Transport.PeerCredentials.Read(socket) : null);
+        return Of(socket, socket.LocalEndPoint, socket.RemoteEndPoint);
     }
 
     /// <summary>The address info of an accepted connection: from its socket where it exposes one, else from its endpoints.</summary>
@@ -47,19 +40,25 @@ public sealed record AddressInfo(
     {
         if (connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
         {
-            var family = socket.AddressFamily;
-            return new AddressInfo(
-                family,
-                socket.SocketType,
-                socket.ProtocolType,
-                connection.LocalEndPoint,
-                connection.RemoteEndPoint,
-                family == AddressFamily.Unix ? Transport.PeerCredentials.Read(socket) : null);
+            // The connection already read its endpoints; reading them again would allocate new ones.
+            return Of(socket, connection.LocalEndPoint, connection.RemoteEndPoint);
         }
 
-        var endPointFamily = (connection.LocalEndPoint ?? connection.RemoteEndPoint)?.AddressFamily ?? AddressFamily.Unspecified;
-        var protocol = endPointFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 ? ProtocolType.Tcp : ProtocolType.Unspecified;
-        return new AddressInfo(endPointFamily, SocketType.Stream, protocol, connection.LocalEndPoint, connection.RemoteEndPoint);
+        var family = (connection.LocalEndPoint ?? connection.RemoteEndPoint)?.AddressFamily ?? AddressFamily.Unspecified;
+        var protocol = family is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 ? ProtocolType.Tcp : ProtocolType.Unspecified;
+        return new AddressInfo(family, SocketType.Stream, protocol, connection.LocalEndPoint, connection.RemoteEndPoint);
+    }
+
+    private static AddressInfo Of(Socket socket, EndPoint? local, EndPoint? remote)
+    {
+        var family = socket.AddressFamily;
+        return new AddressInfo(
+            family,
+            socket.SocketType,
+            socket.ProtocolType,
+            local,
+            remote,
+            family == AddressFamily.Unix ? Transport.PeerCredentials.Read(socket) : null);
     }
 }
 

@@ -31,8 +31,7 @@ public sealed class HostedHookTests
         var journal = new Journal();
         await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns =>
         {
-            ns.Services.AddSingleton(journal);
-            ns.AddAcceptedHook<FirstHook>()
+            ns.AddFirstHook(journal)
               .AddAcceptedHook<SecondHook>()
               .AddAcceptedHook(context =>
               {

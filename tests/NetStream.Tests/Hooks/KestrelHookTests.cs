@@ -34,8 +34,7 @@ public sealed class KestrelHookTests
         await using var app = await StartAsync(
             ns =>
             {
-                ns.Services.AddSingleton(journal);
-                ns.AddAcceptedHook<FirstHook>()
+                ns.AddFirstHook(journal)
                   .AddAcceptedHook<SecondHook>()
                   .AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(new ProxiedConnection(context.Connection, Client))));
             },
@@ -64,11 +63,7 @@ public sealed class KestrelHookTests
         using var timeout = KestrelApp.Timeout();
         var journal = new Journal();
         await using var app = await StartAsync(
-            ns =>
-            {
-                ns.Services.AddSingleton(journal);
-                ns.AddAcceptedHook<FirstHook>();
-            },
+            ns => ns.AddFirstHook(journal),
             timeout.Token,
             kestrel =>
             {
@@ -94,8 +89,7 @@ public sealed class KestrelHookTests
             configureBuilder: builder =>
             {
                 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Http:Url"] = "http://127.0.0.1:0" });
-                builder.Services.AddSingleton(journal);
-                builder.Services.AddNetStream().AddAcceptedHook<FirstHook>();
+                builder.Services.AddNetStream().AddFirstHook(journal);
             });
         using var client = app.CreateClient();
 
@@ -111,11 +105,7 @@ public sealed class KestrelHookTests
         using var timeout = KestrelApp.Timeout();
         var journal = new Journal();
         await using var app = await StartAsync(
-            ns =>
-            {
-                ns.Services.AddSingleton(journal);
-                ns.AddAcceptedHook<FirstHook>();
-            },
+            ns => ns.AddFirstHook(journal),
             timeout.Token,
             kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
             {

@@ -4,7 +4,9 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 using NetStream.Tests.Infrastructure;
+using NetStream.Transport;
 using NetStream.Transport.Hooks;
 
 namespace NetStream.Tests.Hooks;
@@ -15,6 +17,16 @@ internal sealed class Journal
     public ConcurrentQueue<string> Entries { get; } = new();
 
     public void Add(string entry) => Entries.Enqueue(entry);
+}
+
+internal static class JournalRegistration
+{
+    /// <summary>Registers <paramref name="journal"/> and <see cref="FirstHook"/>, which writes "first" in it.</summary>
+    public static NetStreamBuilder AddFirstHook(this NetStreamBuilder netStream, Journal journal)
+    {
+        netStream.Services.AddSingleton(journal);
+        return netStream.AddAcceptedHook<FirstHook>();
+    }
 }
 
 internal sealed class FirstHook(Journal journal) : IAcceptedHook
