@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using NetStream.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -9,28 +11,47 @@ namespace NetStream.Tests.Hosting;
 /// Out of descriptors (EMFILE), the accept loop backs off instead of spinning, and serves again once descriptors
 /// are free. The server runs in a child process: the test process keeps its own limit, other tests run beside it.
 /// </summary>
-public sealed class AcceptExhaustionTests(ITestOutputHelper output)
+public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
 {
     // Descriptors the server may open once its limit is lowered: its clients (a few more, what the kernel has
     // queued) exhaust them. Lowering the limit after start-up, not at exec, keeps the test independent of how many
     // descriptors the runtime needs to start (about 120 here, by assembly count and SDK).
     private const int Headroom = 32;
 
+    /// <summary>The child's thread pool size, fixed so that it starts no thread once its descriptors run out.</summary>
+    private const int PoolThreads = 4;
+
+    // Its log on stdout, one line an event, no colours; 127.0.0.1 port 0 and a Unix socket the test names, never
+    // the sample's fixed endpoints.
+    private static Dictionary<string, string> ServerEnvironment(string unixSocketPath) => new()
+    {
+        ["NetStream__Endpoints__Echo__Url"] = "tcp://127.0.0.1:0",
+        ["NetStream__Endpoints__EchoUnix__Url"] = "unix:" + unixSocketPath,
+        ["Logging__Console__FormatterName"] = "simple",
+        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+        ["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled",
+
+        // A fixed-size thread pool (hex, as the runtime reads it): out of descriptors, a .NET process cannot start a
+        // thread (CoreCLR opens a pipe for each), and the pool's OutOfMemoryException from a failed start ends it.
+        ["DOTNET_ThreadPool_ForceMinWorkerThreads"] = PoolThreads.ToString("x"),
+        ["DOTNET_ThreadPool_ForceMaxWorkerThreads"] = PoolThreads.ToString("x"),
+    };
+
     [Fact]
     public async Task Accept_out_of_descriptors_backs_off_without_spinning_and_serves_again_once_they_are_free()
     {
         var directory = Listeners.TempDirectory();
-        var server = EchoServerProcess.Start(Path.Combine(directory, "echo.sock"));
+        var server = EchoServerSample.Start(ServerEnvironment(Path.Combine(directory, "echo.sock")));
         var clients = new List<Socket>();
         try
         {
-            var endPoint = await server.WaitForTcpEndPointAsync();
+            var endPoint = await TcpEndPointAsync(server);
 
             // Out of descriptors, the runtime cannot start a thread (CoreCLR opens a pipe for each): have the child's
             // fixed pool start all its workers first, with echoes, as a server under load has.
-            for (var round = 0; server.PoolThreadCount() < EchoServerProcess.PoolThreads; round++)
+            for (var round = 0; PoolThreadCount(server) < PoolThreads; round++)
             {
-                Assert.True(round < 50, $"The server started {server.PoolThreadCount()} pool threads.");
+                Assert.True(round < 50, $"The server started {PoolThreadCount(server)} pool threads.");
                 await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => EchoClient.RoundTripAsync(endPoint, [1, 2, 3])));
             }
 
@@ -81,4 +102,17 @@ public sealed class AcceptExhaustionTests(ITestOutputHelper output)
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>The TCP endpoint, from the transport's start-up line (event 1, "listening on").</summary>
+    private static async Task<IPEndPoint> TcpEndPointAsync(ChildProcess server)
+    {
+        var line = await server.WaitForLineAsync(l => ListeningOnLoopback().IsMatch(l), Listeners.Timeout);
+        return IPEndPoint.Parse(ListeningOnLoopback().Match(line).Groups[1].Value);
+    }
+
+    /// <summary>How many thread-pool workers the server has started (they live 20 s idle).</summary>
+    private static int PoolThreadCount(ChildProcess server) => server.ThreadCount(".NET TP Worker");
+
+    [GeneratedRegex(@"NetStream\.Transport\[1\] NetStream \(\w+\) listening on (127\.0\.0\.1:\d+),")]
+    private static partial Regex ListeningOnLoopback();
 }
