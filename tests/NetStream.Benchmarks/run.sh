@@ -4,7 +4,8 @@
 #   tests/NetStream.Benchmarks/run.sh            full run: warm-up, 5 rounds of 6 s, A-B-B-A (< 15 minutes)
 #   tests/NetStream.Benchmarks/run.sh --quick    smoke check: every scenario once, 2 s each
 #
-# Options: --rounds N, --duration SECONDS, --warmup SECONDS, --only NAME[,NAME...], --idle-connections N.
+# Options: --rounds N, --duration SECONDS, --warmup SECONDS, --only NAME[,NAME...], --idle-connections N,
+#          --jit settled|default (default settled: both .NET servers tier up at once; see README.md).
 # Results go to stdout (one line per scenario, see README.md) and to out/results-<time>.txt;
 # progress and warnings go to stderr. Environment: SERVER_CPU (default 1), CLIENT_CPU (default 0),
 # ECHO_SERVER_PROJECT (the NetStream echo server to build and run; default samples/EchoServer).
@@ -14,7 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$HERE/out
 
-ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0
+ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0 JIT=settled
 usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -24,6 +25,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --idle-connections) IDLE_CONNS=$2; shift ;;
+        --jit) JIT=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -144,21 +146,32 @@ declare -A PID PORT SOCK
 unset ASPNETCORE_URLS DOTNET_URLS ASPNETCORE_HTTP_PORTS ASPNETCORE_HTTPS_PORTS
 export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
 
+# The runtime delays tiering up while it still JIT-compiles new methods. Kestrel's Sockets transport ships
+# precompiled (ReadyToRun) in the shared framework, NetStream does not: on a saturated core its hot paths can
+# run unoptimized for tens of seconds, and the run would measure the JIT, not the transport. "settled" lets
+# both servers tier up as soon as methods are hot; "default" keeps the runtime's behaviour.
+case $JIT in
+    settled) JIT_ENV=(env DOTNET_TC_CallCountingDelayMs=0) ;;
+    default) JIT_ENV=(env) ;;
+    *) echo "unknown --jit mode: $JIT (settled or default)" >&2; exit 2 ;;
+esac
+NOTES+=("note: jit=$JIT")
+
 # start NAME KIND PORT: KIND is http-netstream, http-sockets, echo-netstream, echo-sockets or echo-c.
 start() {
     local name=$1 kind=$2 port=$3 sock="$WORK/$1.sock"
     local -a cmd
     case $kind in
         http-netstream|http-sockets)
-            cmd=(dotnet "$BENCH_DLL" --transport "${kind#http-}" --mode http --port "$port" --unix "$sock") ;;
+            cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport "${kind#http-}" --mode http --port "$port" --unix "$sock") ;;
         echo-sockets)
-            cmd=(dotnet "$BENCH_DLL" --transport sockets --mode echo --port "$port") ;;
+            cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport sockets --mode echo --port "$port") ;;
         echo-netstream)
             if [[ -n $ECHO_DLL ]]; then
-                cmd=(dotnet "$ECHO_DLL" "--NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:$port"
+                cmd=("${JIT_ENV[@]}" dotnet "$ECHO_DLL" "--NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:$port"
                      "--NetStream:Endpoints:EchoUnix:Url=unix:$sock" "--Logging:LogLevel:Default=Warning")
             else
-                cmd=(dotnet "$BENCH_DLL" --transport netstream --mode echo --port "$port")
+                cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport netstream --mode echo --port "$port")
             fi ;;
         echo-c)
             cmd=("$OUT/echo_server" "tcp:$port") ;;
