@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 
 namespace NetStream.Transport.Internal;
 
@@ -6,14 +7,24 @@ namespace NetStream.Transport.Internal;
 /// The engine seam: the only part of a connection that knows how bytes move between the socket and memory.
 /// The connection's pipes, features, lifetime and close semantics sit above it, identical for every engine.
 /// </summary>
+/// <remarks>
+/// Errors come back as values, never thrown: every connection ends with an aborted or reset operation, and a
+/// thrown exception per connection cost more than the rest of its teardown together.
+/// </remarks>
 internal interface IConnectionIo : IDisposable
 {
     /// <summary>Completes when the socket has data to read (or end of stream), without holding a buffer meanwhile.</summary>
-    ValueTask<int> WaitForDataAsync();
+    ValueTask<IoResult> WaitForDataAsync();
 
-    /// <summary>Reads into <paramref name="buffer"/>; 0 means the peer sent FIN.</summary>
-    ValueTask<int> ReceiveAsync(Memory<byte> buffer);
+    /// <summary>Reads into <paramref name="buffer"/>; 0 bytes means the peer sent FIN.</summary>
+    ValueTask<IoResult> ReceiveAsync(Memory<byte> buffer);
 
     /// <summary>Sends every byte of <paramref name="buffer"/>.</summary>
-    ValueTask<int> SendAsync(in ReadOnlySequence<byte> buffer);
+    ValueTask<IoResult> SendAsync(in ReadOnlySequence<byte> buffer);
+}
+
+/// <summary>The outcome of one socket operation: bytes moved, or the error.</summary>
+internal readonly record struct IoResult(int Bytes, SocketError Error)
+{
+    public bool Succeeded => Error == SocketError.Success;
 }

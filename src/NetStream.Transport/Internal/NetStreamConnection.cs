@@ -134,17 +134,28 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             {
                 if (_waitForData)
                 {
-                    await _io.WaitForDataAsync().ConfigureAwait(false);
+                    var ready = await _io.WaitForDataAsync().ConfigureAwait(false);
+                    if (!ready.Succeeded)
+                    {
+                        error = Classify(ready.Error);
+                        break;
+                    }
                 }
 
                 var received = await _io.ReceiveAsync(_input.GetMemory()).ConfigureAwait(false);
-                if (received == 0)
+                if (!received.Succeeded)
+                {
+                    error = Classify(received.Error);
+                    break;
+                }
+
+                if (received.Bytes == 0)
                 {
                     Log.ConnectionFin(_logger, ConnectionId);
                     break;
                 }
 
-                _input.Advance(received);
+                _input.Advance(received.Bytes);
                 var flush = await _input.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
@@ -178,7 +189,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 var buffer = result.Buffer;
                 if (!buffer.IsEmpty)
                 {
-                    await _io.SendAsync(buffer).ConfigureAwait(false);
+                    var sent = await _io.SendAsync(buffer).ConfigureAwait(false);
+                    if (!sent.Succeeded)
+                    {
+                        error = Classify(sent.Error);
+                        break;
+                    }
                 }
 
                 _output.AdvanceTo(buffer.End);
@@ -231,18 +247,37 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
     }
 
-    private Exception? Classify(Exception e)
+    /// <summary>What the application sees of a failed operation; <see langword="null"/> if our own close ended it.</summary>
+    private Exception? Classify(SocketError error)
     {
         if (Volatile.Read(ref _aborted) != 0 || _socketClosed)
         {
-            // Our own close ended the operation; the abort reason (if any) is what the application sees.
+            // The abort reason (if any) is what the application sees.
             return null;
         }
 
-        if (e is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted })
+        var socketError = new SocketException((int)error);
+        if (error is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
         {
             Log.ConnectionReset(_logger, ConnectionId);
-            return new ConnectionResetException(e.Message, e);
+            return new ConnectionResetException(socketError.Message, socketError);
+        }
+
+        Log.ConnectionError(_logger, ConnectionId, socketError);
+        return new IOException(socketError.Message, socketError);
+    }
+
+    /// <summary>The same for an exception thrown where no error value was possible (e.g. a socket disposed under a call).</summary>
+    private Exception? Classify(Exception e)
+    {
+        if (e is SocketException socketError)
+        {
+            return Classify(socketError.SocketErrorCode);
+        }
+
+        if (Volatile.Read(ref _aborted) != 0 || _socketClosed)
+        {
+            return null;
         }
 
         Log.ConnectionError(_logger, ConnectionId, e);

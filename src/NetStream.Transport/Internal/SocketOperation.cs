@@ -5,10 +5,11 @@ namespace NetStream.Transport.Internal;
 
 /// <summary>
 /// One reusable, awaitable socket operation: a <see cref="SocketAsyncEventArgs"/> that is its own
-/// <see cref="IValueTaskSource{TResult}"/>, so steady-state receives and sends allocate nothing.
-/// At most one operation is outstanding at a time, which is how each connection loop uses it.
+/// <see cref="IValueTaskSource{TResult}"/>, so steady-state receives and sends allocate nothing, and a failed one
+/// throws nothing (its error is in the result). At most one operation is outstanding at a time, which is how each
+/// connection loop uses it.
 /// </summary>
-internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<int>
+internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<IoResult>
 {
     private static readonly Action<object?> s_completed = _ => { };
 
@@ -20,13 +21,13 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<i
     {
     }
 
-    public ValueTask<int> ReceiveAsync(Socket socket, Memory<byte> buffer)
+    public ValueTask<IoResult> ReceiveAsync(Socket socket, Memory<byte> buffer)
     {
         SetBuffer(buffer);
-        return socket.ReceiveAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+        return socket.ReceiveAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
     }
 
-    public ValueTask<int> SendAsync(Socket socket, ReadOnlyMemory<byte> buffer)
+    public ValueTask<IoResult> SendAsync(Socket socket, ReadOnlyMemory<byte> buffer)
     {
         if (BufferList is not null)
         {
@@ -35,10 +36,10 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<i
 
         // The socket only reads from a send buffer; SocketAsyncEventArgs has a single Memory<byte> slot for both.
         SetBuffer(System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer));
-        return socket.SendAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
     }
 
-    public ValueTask<int> SendAsync(Socket socket, IList<ArraySegment<byte>> buffers)
+    public ValueTask<IoResult> SendAsync(Socket socket, IList<ArraySegment<byte>> buffers)
     {
         if (MemoryBuffer.Length != 0)
         {
@@ -46,13 +47,12 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<i
         }
 
         BufferList = buffers;
-        return socket.SendAsync(this) ? new ValueTask<int>(this, 0) : CompletedSynchronously();
+        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
     }
 
-    private ValueTask<int> CompletedSynchronously() =>
-        SocketError == SocketError.Success
-            ? new ValueTask<int>(BytesTransferred)
-            : ValueTask.FromException<int>(new SocketException((int)SocketError));
+    private ValueTask<IoResult> CompletedSynchronously() => new(Result);
+
+    private IoResult Result => new(BytesTransferred, SocketError);
 
     protected override void OnCompleted(SocketAsyncEventArgs e)
     {
@@ -65,16 +65,11 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<i
         }
     }
 
-    public int GetResult(short token)
+    public IoResult GetResult(short token)
     {
         _continuation = null;
         _continuationState = null;
-        if (SocketError != SocketError.Success)
-        {
-            throw new SocketException((int)SocketError);
-        }
-
-        return BytesTransferred;
+        return Result;
     }
 
     public ValueTaskSourceStatus GetStatus(short token)
@@ -84,7 +79,7 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<i
             return ValueTaskSourceStatus.Pending;
         }
 
-        return SocketError == SocketError.Success ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Faulted;
+        return ValueTaskSourceStatus.Succeeded;
     }
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)

@@ -11,11 +11,11 @@ internal sealed class SocketsConnectionIo(Socket socket) : IConnectionIo
     private readonly SocketOperation _send = new();
     private List<ArraySegment<byte>>? _segments;
 
-    public ValueTask<int> WaitForDataAsync() => _receive.ReceiveAsync(socket, Memory<byte>.Empty);
+    public ValueTask<IoResult> WaitForDataAsync() => _receive.ReceiveAsync(socket, Memory<byte>.Empty);
 
-    public ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _receive.ReceiveAsync(socket, buffer);
+    public ValueTask<IoResult> ReceiveAsync(Memory<byte> buffer) => _receive.ReceiveAsync(socket, buffer);
 
-    public ValueTask<int> SendAsync(in ReadOnlySequence<byte> buffer)
+    public ValueTask<IoResult> SendAsync(in ReadOnlySequence<byte> buffer)
     {
         if (buffer.IsSingleSegment)
         {
