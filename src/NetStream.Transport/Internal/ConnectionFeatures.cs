@@ -28,11 +28,12 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
                 return feature;
             }
 
-            return Array.IndexOf(s_builtIn, key) >= 0 ? connection : null;
+            return IsBuiltIn(key) ? connection : null;
         }
         set
         {
-            _extra ??= new Dictionary<Type, object>();
+            // Kestrel adds about half a dozen features to every connection: sized so that it never grows.
+            _extra ??= new Dictionary<Type, object>(capacity: 8);
             if (value is null)
             {
                 _extra.Remove(key);
@@ -47,6 +48,19 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
     }
 
     public TFeature? Get<TFeature>() => (TFeature?)this[typeof(TFeature)];
+
+    private static bool IsBuiltIn(Type key)
+    {
+        foreach (var type in s_builtIn)
+        {
+            if (ReferenceEquals(type, key))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public void Set<TFeature>(TFeature? instance) => this[typeof(TFeature)] = instance;
 
