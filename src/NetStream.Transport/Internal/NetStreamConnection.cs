@@ -130,7 +130,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         Exception? error = null;
         try
         {
-            while (true)
+            // Stops before calling into a socket that our own close already disposed (which would throw).
+            while (!Volatile.Read(ref _socketClosed))
             {
                 if (_waitForData)
                 {
