@@ -31,6 +31,7 @@ public sealed class NetStreamListener : IConnectionListener
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
     private readonly AcceptErrorPolicy _errors = new();
+    private readonly SocketOperationPool _sendOperations = new();
     private readonly CancellationTokenSource _unbound = new();
     private readonly string? _unixPath;
     private readonly string _endPointTag;
@@ -223,7 +224,7 @@ public sealed class NetStreamListener : IConnectionListener
     {
         // Round-robin the send loops over the I/O queues; no lock, the accept loop is the only caller.
         var scheduler = _schedulers[(uint)_nextScheduler++ % (uint)_schedulers.Length];
-        var connection = new NetStreamConnection(socket, _pool, scheduler, _options, _logger);
+        var connection = new NetStreamConnection(socket, _pool, scheduler, _sendOperations, _options, _logger);
         connection.Start();
         return connection;
     }

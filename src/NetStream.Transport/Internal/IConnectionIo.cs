@@ -19,8 +19,11 @@ internal interface IConnectionIo : IDisposable
     /// <summary>Reads into <paramref name="buffer"/>; 0 bytes means the peer sent FIN.</summary>
     ValueTask<IoResult> ReceiveAsync(Memory<byte> buffer);
 
-    /// <summary>Sends every byte of <paramref name="buffer"/>.</summary>
+    /// <summary>Sends every byte of <paramref name="buffer"/>. Call <see cref="SendCompleted"/> once its result is read.</summary>
     ValueTask<IoResult> SendAsync(in ReadOnlySequence<byte> buffer);
+
+    /// <summary>Frees what the last send held (the Sockets engine shares send operations between connections).</summary>
+    void SendCompleted();
 }
 
 /// <summary>The outcome of one socket operation: bytes moved, or the error.</summary>

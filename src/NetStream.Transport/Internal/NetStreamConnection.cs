@@ -33,11 +33,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         Socket socket,
         MemoryPool<byte> pool,
         PipeScheduler transportScheduler,
+        SocketOperationPool sendOperations,
         NetStreamTransportOptions options,
         ILogger logger)
     {
         _socket = socket;
-        _io = new SocketsConnectionIo(socket);
+        _io = new SocketsConnectionIo(socket, sendOperations);
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         _logger = logger;
         MemoryPool = pool;
@@ -191,6 +192,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 if (!buffer.IsEmpty)
                 {
                     var sent = await _io.SendAsync(buffer).ConfigureAwait(false);
+                    _io.SendCompleted();
                     if (!sent.Succeeded)
                     {
                         error = Classify(sent.Error);

@@ -50,6 +50,19 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
         return socket.SendAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
     }
 
+    /// <summary>Drops the last operation's buffers, so an operation waiting in a pool keeps no connection's memory alive.</summary>
+    public void ReleaseBuffers()
+    {
+        if (BufferList is not null)
+        {
+            BufferList = null;
+        }
+        else if (!MemoryBuffer.IsEmpty)
+        {
+            SetBuffer(Memory<byte>.Empty);
+        }
+    }
+
     private ValueTask<IoResult> CompletedSynchronously() => new(Result);
 
     private IoResult Result => new(BytesTransferred, SocketError);

@@ -5,10 +5,10 @@ using System.Runtime.InteropServices;
 namespace NetStream.Transport.Internal;
 
 /// <summary>The <see cref="NetStreamEngine.Sockets"/> engine: <see cref="Socket"/>'s asynchronous operations.</summary>
-internal sealed class SocketsConnectionIo(Socket socket) : IConnectionIo
+internal sealed class SocketsConnectionIo(Socket socket, SocketOperationPool sendOperations) : IConnectionIo
 {
     private readonly SocketOperation _receive = new();
-    private readonly SocketOperation _send = new();
+    private SocketOperation? _send;
     private List<ArraySegment<byte>>? _segments;
 
     public ValueTask<IoResult> WaitForDataAsync() => _receive.ReceiveAsync(socket, Memory<byte>.Empty);
@@ -17,6 +17,7 @@ internal sealed class SocketsConnectionIo(Socket socket) : IConnectionIo
 
     public ValueTask<IoResult> SendAsync(in ReadOnlySequence<byte> buffer)
     {
+        _send = sendOperations.Rent();
         if (buffer.IsSingleSegment)
         {
             return _send.SendAsync(socket, buffer.First);
@@ -38,9 +39,20 @@ internal sealed class SocketsConnectionIo(Socket socket) : IConnectionIo
             ? segment
             : new ArraySegment<byte>(memory.ToArray());
 
+    public void SendCompleted()
+    {
+        if (_send is { } done)
+        {
+            _send = null;
+            sendOperations.Return(done);
+        }
+    }
+
     public void Dispose()
     {
         _receive.Dispose();
-        _send.Dispose();
+
+        // Still set only if a send never completed: it may be in use, so it is not given back.
+        _send?.Dispose();
     }
 }
