@@ -121,6 +121,7 @@ public sealed class NetStreamListener : IConnectionListener
     public async ValueTask DisposeAsync()
     {
         await UnbindAsync().ConfigureAwait(false);
+        _sendOperations.Clear();
         _pool.Dispose();
         _unbound.Dispose();
     }

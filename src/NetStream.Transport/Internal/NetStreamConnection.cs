@@ -114,8 +114,15 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         {
             var receiving = ReceiveLoopAsync();
             var sending = SendLoopAsync();
-            await receiving.ConfigureAwait(false);
-            await sending.ConfigureAwait(false);
+            try
+            {
+                await receiving.ConfigureAwait(false);
+            }
+            finally
+            {
+                // Even if the receive loop failed: the I/O is disposed below, and a send may still be in flight.
+                await sending.ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -140,6 +147,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     if (!ready.Succeeded)
                     {
                         error = Classify(ready.Error);
+                        break;
+                    }
+
+                    if (Volatile.Read(ref _socketClosed))
+                    {
                         break;
                     }
                 }

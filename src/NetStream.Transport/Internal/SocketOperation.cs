@@ -16,6 +16,10 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
     private Action<object?>? _continuation;
     private object? _continuationState;
 
+    // Changes with every operation: a pooled operation serves many connections, and a stale await must fail
+    // loudly rather than read another connection's result.
+    private short _version;
+
     public SocketOperation()
         : base(unsafeSuppressExecutionContextFlow: true)
     {
@@ -24,7 +28,8 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
     public ValueTask<IoResult> ReceiveAsync(Socket socket, Memory<byte> buffer)
     {
         SetBuffer(buffer);
-        return socket.ReceiveAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
+        var version = ++_version;
+        return socket.ReceiveAsync(this) ? new ValueTask<IoResult>(this, version) : CompletedSynchronously();
     }
 
     public ValueTask<IoResult> SendAsync(Socket socket, ReadOnlyMemory<byte> buffer)
@@ -36,7 +41,8 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
 
         // The socket only reads from a send buffer; SocketAsyncEventArgs has a single Memory<byte> slot for both.
         SetBuffer(System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer));
-        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
+        var version = ++_version;
+        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, version) : CompletedSynchronously();
     }
 
     public ValueTask<IoResult> SendAsync(Socket socket, IList<ArraySegment<byte>> buffers)
@@ -47,7 +53,8 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
         }
 
         BufferList = buffers;
-        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, 0) : CompletedSynchronously();
+        var version = ++_version;
+        return socket.SendAsync(this) ? new ValueTask<IoResult>(this, version) : CompletedSynchronously();
     }
 
     /// <summary>Drops the last operation's buffers, so an operation waiting in a pool keeps no connection's memory alive.</summary>
@@ -80,6 +87,7 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
 
     public IoResult GetResult(short token)
     {
+        CheckVersion(token);
         _continuation = null;
         _continuationState = null;
         return Result;
@@ -87,6 +95,7 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
 
     public ValueTaskSourceStatus GetStatus(short token)
     {
+        CheckVersion(token);
         if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
         {
             return ValueTaskSourceStatus.Pending;
@@ -97,12 +106,21 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        CheckVersion(token);
         _continuationState = state;
         var previous = Interlocked.CompareExchange(ref _continuation, continuation, null);
         if (ReferenceEquals(previous, s_completed))
         {
             // Completed between the pending return and this registration: don't run it on the caller's stack.
             ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: true);
+        }
+    }
+
+    private void CheckVersion(short token)
+    {
+        if (token != _version)
+        {
+            throw new InvalidOperationException("A socket operation was awaited after it was reused: await each operation once.");
         }
     }
 }

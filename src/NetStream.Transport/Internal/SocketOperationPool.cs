@@ -25,6 +25,16 @@ internal sealed class SocketOperationPool
         return new SocketOperation();
     }
 
+    /// <summary>Frees the pooled operations (they keep a reference to the last socket they served).</summary>
+    public void Clear()
+    {
+        while (_operations.TryDequeue(out var operation))
+        {
+            Interlocked.Decrement(ref _count);
+            operation.Dispose();
+        }
+    }
+
     /// <summary>Takes back an operation that has completed and whose result was read.</summary>
     public void Return(SocketOperation operation)
     {

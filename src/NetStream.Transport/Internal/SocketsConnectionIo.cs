@@ -41,9 +41,9 @@ internal sealed class SocketsConnectionIo(Socket socket, SocketOperationPool sen
 
     public void SendCompleted()
     {
-        if (_send is { } done)
+        // Exchanged, not read: Dispose may race with the end of a send, and only one of them may have the operation.
+        if (Interlocked.Exchange(ref _send, null) is { } done)
         {
-            _send = null;
             sendOperations.Return(done);
         }
     }
@@ -53,6 +53,6 @@ internal sealed class SocketsConnectionIo(Socket socket, SocketOperationPool sen
         _receive.Dispose();
 
         // Still set only if a send never completed: it may be in use, so it is not given back.
-        _send?.Dispose();
+        Interlocked.Exchange(ref _send, null)?.Dispose();
     }
 }

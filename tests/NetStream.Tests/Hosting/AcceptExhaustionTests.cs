@@ -35,6 +35,10 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
         // thread (CoreCLR opens a pipe for each), and the pool's OutOfMemoryException from a failed start ends it.
         ["DOTNET_ThreadPool_ForceMinWorkerThreads"] = PoolThreads.ToString("x"),
         ["DOTNET_ThreadPool_ForceMaxWorkerThreads"] = PoolThreads.ToString("x"),
+
+        // Every method compiled once, fully, when first called: no background re-compilation spends CPU in the
+        // window that measures the back-off.
+        ["DOTNET_TieredCompilation"] = "0",
     };
 
     [Fact]
