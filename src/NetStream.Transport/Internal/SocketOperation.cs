@@ -57,16 +57,15 @@ internal sealed class SocketOperation : SocketAsyncEventArgs, IValueTaskSource<I
         return socket.SendAsync(this) ? new ValueTask<IoResult>(this, version) : CompletedSynchronously();
     }
 
-    /// <summary>Drops the last operation's buffers, so an operation waiting in a pool keeps no connection's memory alive.</summary>
+    /// <summary>
+    /// Drops the last operation's segment list, so an operation waiting in a pool keeps no connection's list alive.
+    /// A single buffer is left in place: it is a block of the memory pool, and the next send replaces it anyway.
+    /// </summary>
     public void ReleaseBuffers()
     {
         if (BufferList is not null)
         {
             BufferList = null;
-        }
-        else if (!MemoryBuffer.IsEmpty)
-        {
-            SetBuffer(Memory<byte>.Empty);
         }
     }
 
