@@ -82,7 +82,10 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromSeconds(1));
             var cpu = server.CpuTime() - cpuBefore;
             Assert.True(cpu < wall.Elapsed * 0.3, $"The server used {cpu.TotalMilliseconds} ms of CPU in {wall.ElapsedMilliseconds} ms out of descriptors.");
-            Assert.Equal(limit, server.OpenDescriptorCount());
+            // Still exhausted. The limit caps descriptor numbers, not their count: descriptors the server already
+            // had above the new limit stay open, so the count can pass the limit, never stay under it.
+            var open = server.OpenDescriptorCount();
+            Assert.True(open >= limit, $"The server holds {open} descriptors, under its limit of {limit}: it is not exhausted.");
 
             foreach (var client in clients)
             {
