@@ -61,7 +61,9 @@ public sealed partial class FileHandleTests
             socket.Listen();
         }
 
-        var duplicate = Dup((int)socket.SafeHandle.DangerousGetHandle());
+        // Close-on-exec, like every descriptor the runtime makes: tests that start child processes run in parallel,
+        // and a child that inherited this descriptor would keep the socket listening after NetStream closed it.
+        var duplicate = DuplicateCloseOnExec((int)socket.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
         if (duplicate < 0)
         {
             throw new SocketException(Marshal.GetLastPInvokeError());
@@ -70,6 +72,8 @@ public sealed partial class FileHandleTests
         return ((ulong)duplicate, (IPEndPoint)socket.LocalEndPoint!);
     }
 
-    [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
-    private static partial int Dup(int fd);
+    private const int FDupFdCloexec = 1030; // F_DUPFD_CLOEXEC
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int DuplicateCloseOnExec(int fd, int command, int lowest);
 }

@@ -337,7 +337,7 @@ public sealed class ListenTests
         var address = new byte[110]; // struct sockaddr_un: sa_family_t sun_family; char sun_path[108]
         BitConverter.TryWriteBytes(address.AsSpan(0, 2), (ushort)1); // AF_UNIX
         System.Text.Encoding.UTF8.GetBytes(path).CopyTo(address, 2);
-        var fd = SocketCall(1, 1, 0); // AF_UNIX, SOCK_STREAM
+        var fd = SocketCall(1, 1 | 0x80000, 0); // AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC: child processes of other tests must not inherit it
         Assert.True(fd >= 0, "socket(2) failed");
         try
         {
