@@ -91,6 +91,7 @@ internal static class ListenSocket
             throw new NotSupportedException($"The inherited descriptor {endPoint.FileHandle} is a {socket.SocketType} socket, not a stream socket.");
         }
 
+        CloseOnExec.Set(socket);
         if (!SocketConfigurator.IsListening(socket))
         {
             socket.Listen(backlog);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using NetStream.Tests.Infrastructure;
 
@@ -50,6 +51,32 @@ public sealed partial class FileHandleTests
         var refused = await Assert.ThrowsAsync<SocketException>(async () => await probe.ConnectAsync(endPoint, timeout.Token));
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
     }
+
+    [Fact]
+    public async Task An_inherited_descriptor_is_made_close_on_exec_as_sd_listen_fds_does()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socket.Listen();
+
+        // Inheritable, as a parent process or systemd hands it over (a plain dup clears close-on-exec).
+        var descriptor = PlainDup((int)socket.SafeHandle.DangerousGetHandle());
+        Assert.True(descriptor >= 0);
+        Assert.False(IsCloseOnExec(descriptor));
+        await using var listener = await Listeners.BindAsync(new FileHandleEndPoint((ulong)descriptor, FileHandleType.Tcp));
+
+        Assert.True(IsCloseOnExec(descriptor));
+    }
+
+    private static bool IsCloseOnExec(int descriptor)
+    {
+        const int OCloexec = 0x80000; // O_CLOEXEC, as /proc shows it in the octal "flags:" line
+        var flags = File.ReadLines($"/proc/self/fdinfo/{descriptor}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
+        return (Convert.ToInt32(flags["flags:".Length..].Trim(), 8) & OCloexec) != 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
+    private static partial int PlainDup(int fd);
 
     /// <summary>Binds 127.0.0.1:0 (listening or not) and returns a duplicate descriptor for NetStream to own.</summary>
     private static (ulong Descriptor, IPEndPoint EndPoint) BindAndHandOver(bool alreadyListening)

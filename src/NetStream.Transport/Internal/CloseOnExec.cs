@@ -1,0 +1,25 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// Marks an inherited descriptor close-on-exec, as <c>sd_listen_fds</c> does: a process the application starts must
+/// not inherit the listening socket and keep it open after the server closed it.
+/// </summary>
+internal static partial class CloseOnExec
+{
+    private const int FSetFd = 2;     // F_SETFD
+    private const int FdCloexec = 1;  // FD_CLOEXEC
+
+    public static void Set(Socket socket)
+    {
+        if (SetFd((int)socket.SafeHandle.DangerousGetHandle(), FSetFd, FdCloexec) != 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int SetFd(int fd, int command, int flags);
+}
