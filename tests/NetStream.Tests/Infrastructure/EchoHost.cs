@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
@@ -51,7 +50,7 @@ internal sealed class EchoHost : IAsyncDisposable
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(settings);
-        var server = builder.Services.AddNetStreamServer(pipeline ?? (server => server.UseConnectionHandler<TestEcho>()));
+        var server = builder.Services.AddNetStreamServer(pipeline ?? (server => server.UseConnectionHandler<EchoServer.EchoHandler>()));
         netStream?.Invoke(server);
         return builder.Build();
     }
@@ -114,30 +113,11 @@ internal sealed class EchoHost : IAsyncDisposable
     }
 }
 
-/// <summary>Copies every byte back, like the EchoServer sample, and ends on the peer's FIN.</summary>
-internal sealed class TestEcho : ConnectionHandler
+/// <summary>The EchoServer sample's handler (its source is compiled into the tests), as a function.</summary>
+internal static class TestEcho
 {
-    public override Task OnConnectedAsync(ConnectionContext connection) => EchoAsync(connection);
+    private static readonly EchoServer.EchoHandler Handler = new();
 
-    public static async Task EchoAsync(ConnectionContext connection)
-    {
-        var input = connection.Transport.Input;
-        var output = connection.Transport.Output;
-        while (true)
-        {
-            var result = await input.ReadAsync(connection.ConnectionClosed);
-            var buffer = result.Buffer;
-            foreach (var segment in buffer)
-            {
-                output.Write(segment.Span);
-            }
-
-            input.AdvanceTo(buffer.End);
-            var flush = await output.FlushAsync(connection.ConnectionClosed);
-            if (result.IsCompleted || flush.IsCompleted)
-            {
-                return;
-            }
-        }
-    }
+    /// <summary>Copies every byte back and ends on the peer's FIN.</summary>
+    public static Task EchoAsync(ConnectionContext connection) => Handler.OnConnectedAsync(connection);
 }
