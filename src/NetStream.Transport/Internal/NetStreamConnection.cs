@@ -165,7 +165,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
                 if (received.Bytes == 0)
                 {
-                    Log.ConnectionFin(_logger, ConnectionId);
+                    // Checked here: the argument would format the lazily made connection id on every FIN.
+                    if (_logger.IsEnabled(LogLevel.Debug))
+                    {
+                        Log.ConnectionFin(_logger, ConnectionId);
+                    }
+
                     break;
                 }
 
