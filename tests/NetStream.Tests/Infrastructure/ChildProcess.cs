@@ -14,7 +14,7 @@ internal sealed partial class ChildProcess : IDisposable
 
     private readonly Process _process;
     private readonly List<string> _lines = [];
-    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _waiters = [];
+    private readonly List<Waiter> _waiters = [];
     private int _endedStreams;
 
     private ChildProcess(Process process) => _process = process;
@@ -69,14 +69,24 @@ internal sealed partial class ChildProcess : IDisposable
     /// <summary>The first line, already written or still to come, that <paramref name="match"/> accepts.</summary>
     /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>; the message holds the output.</exception>
     /// <exception cref="InvalidOperationException">The child closed its output first; the message holds it.</exception>
-    public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout)
+    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout) => WaitForLinesAsync(match, 1, timeout);
+
+    /// <summary>The <paramref name="count"/>th line, already written or still to come, that <paramref name="match"/>
+    /// accepts.</summary>
+    /// <exception cref="TimeoutException">Fewer such lines within <paramref name="timeout"/>; the message holds the output.</exception>
+    /// <exception cref="InvalidOperationException">The child closed its output first; the message holds it.</exception>
+    public async Task<string> WaitForLinesAsync(Func<string, bool> match, int count, TimeSpan timeout)
     {
-        var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        var waiter = new Waiter(match, count);
         lock (_lines)
         {
-            if (_lines.FirstOrDefault(match) is { } line)
+            foreach (var line in _lines)
             {
-                return line;
+                if (waiter.Counts(line))
+                {
+                    return line;
+                }
             }
 
             if (_endedStreams == 2)
@@ -84,16 +94,16 @@ internal sealed partial class ChildProcess : IDisposable
                 throw Ended();
             }
 
-            _waiters.Add((match, found));
+            _waiters.Add(waiter);
         }
 
         try
         {
-            return await found.Task.WaitAsync(timeout);
+            return await waiter.Found.Task.WaitAsync(timeout);
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"No such line from the child in {timeout}. Its output:\n{Output}");
+            throw new TimeoutException($"Fewer than {count} such lines from the child in {timeout}. Its output:\n{Output}");
         }
     }
 
@@ -169,7 +179,7 @@ internal sealed partial class ChildProcess : IDisposable
                 _lines.Add(line);
                 for (var i = _waiters.Count - 1; i >= 0; i--)
                 {
-                    if (_waiters[i].Match(line))
+                    if (_waiters[i].Counts(line))
                     {
                         _waiters[i].Found.TrySetResult(line);
                         _waiters.RemoveAt(i);
@@ -187,6 +197,17 @@ internal sealed partial class ChildProcess : IDisposable
         {
             waiter.TrySetException(Ended());
         }
+    }
+
+    /// <summary>Someone waiting for the <c>count</c>th line that <c>match</c> accepts.</summary>
+    private sealed class Waiter(Func<string, bool> match, int count)
+    {
+        private int _remaining = count;
+
+        public TaskCompletionSource<string> Found { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Whether <paramref name="line"/> is the one awaited: the last of the count.</summary>
+        public bool Counts(string line) => match(line) && --_remaining == 0;
     }
 
     private InvalidOperationException Ended() => new("The child ended its output:\n" + Output);
