@@ -10,9 +10,12 @@ internal sealed class EchoHandler : ConnectionHandler
     {
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
+
+        // No cancellation token: ConnectionClosed fires at the peer's FIN (as on Kestrel's Sockets transport), while
+        // its last bytes may still wait in the input to be echoed; an abort ends the reads and flushes by itself.
         while (true)
         {
-            var result = await input.ReadAsync(connection.ConnectionClosed);
+            var result = await input.ReadAsync();
             var buffer = result.Buffer;
             foreach (var segment in buffer)
             {
@@ -20,7 +23,7 @@ internal sealed class EchoHandler : ConnectionHandler
             }
 
             input.AdvanceTo(buffer.End);
-            var flush = await output.FlushAsync(connection.ConnectionClosed);
+            var flush = await output.FlushAsync();
             if (result.IsCompleted || flush.IsCompleted)
             {
                 return;

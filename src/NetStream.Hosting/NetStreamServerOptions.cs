@@ -13,8 +13,9 @@ public sealed class NetStreamServerOptions
     public Dictionary<string, NetStreamEndpointOptions> Endpoints { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// How long a stop lets running connections finish before aborting them. Default 30 seconds; keep it below the
-    /// host's own shutdown timeout.
+    /// How long a stop lets running connections finish before aborting them. Default 30 seconds. The stop keeps within
+    /// the host's own shutdown timeout (<c>HostOptions.ShutdownTimeout</c>, 30 s by default): it drains at most until a
+    /// fifth of that (at most 5 s) is left, for aborting what still runs.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

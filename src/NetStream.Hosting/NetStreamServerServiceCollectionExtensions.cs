@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using NetStream.Hosting;
 using NetStream.Hosting.Internal;
@@ -26,10 +27,8 @@ public static class NetStreamServerServiceCollectionExtensions
         services.AddOptions<NetStreamServerOptions>()
             .Configure<IConfiguration>((options, configuration) =>
                 configuration.GetSection(NetStreamTransportOptions.SectionName).Bind(options))
-            .Validate(o => o.ShutdownTimeout >= TimeSpan.Zero, "NetStream:ShutdownTimeout must be zero or more.")
-            .Validate(o => o.MaxConnections is null or > 0, "NetStream:MaxConnections must be a positive number.")
-            .Validate(o => o.Endpoints.Values.All(e => e.MaxConnections is null or > 0), "NetStream:Endpoints:*:MaxConnections must be a positive number.")
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamServerOptions>, NetStreamServerOptionsValidator>());
         services.AddSingleton(sp =>
         {
             var pipeline = new ConnectionBuilder(sp);

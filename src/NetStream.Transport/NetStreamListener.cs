@@ -95,8 +95,19 @@ public sealed class NetStreamListener : IConnectionListener
     /// </summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The handle, or <see langword="null"/> once the listener is unbound.</returns>
-    public async ValueTask<SafeSocketHandle?> AcceptHandleAsync(CancellationToken cancellationToken = default) =>
-        (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false))?.SafeHandle;
+    public async ValueTask<SafeSocketHandle?> AcceptHandleAsync(CancellationToken cancellationToken = default)
+    {
+        if (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is not { } socket)
+        {
+            return null;
+        }
+
+        // The Socket is dropped here: its finalizer must not close the handle the caller now owns.
+#pragma warning disable CA1816 // Not a Dispose pattern: handing the handle over.
+        GC.SuppressFinalize(socket);
+#pragma warning restore CA1816
+        return socket.SafeHandle;
+    }
 
     /// <summary>Stops listening: pending and later accepts return <see langword="null"/>; the Unix socket file is removed.</summary>
     /// <param name="cancellationToken">Unused: unbinding does not wait.</param>

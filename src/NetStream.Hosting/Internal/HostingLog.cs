@@ -26,4 +26,10 @@ internal static partial class HostingLog
 
     [LoggerMessage(107, LogLevel.Debug, "NetStream endpoint {Name} takes the socket systemd passed as descriptor {Descriptor}.")]
     public static partial void SystemdSocketTaken(ILogger logger, string name, ulong descriptor);
+
+    [LoggerMessage(108, LogLevel.Critical, "NetStream endpoint {Name} stopped accepting: its listener failed.")]
+    public static partial void AcceptLoopFailed(ILogger logger, string name, Exception exception);
+
+    [LoggerMessage(109, LogLevel.Warning, "Disposing connection {ConnectionId} on {Name} failed.")]
+    public static partial void DisposeFailed(ILogger logger, string connectionId, string name, Exception exception);
 }

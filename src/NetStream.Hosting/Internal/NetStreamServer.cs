@@ -19,12 +19,16 @@ internal sealed class NetStreamServer(
     NetStreamTransportFactory factory,
     IOptions<NetStreamTransportOptions> transportOptions,
     IOptions<NetStreamServerOptions> serverOptions,
+    IOptions<HostOptions> hostOptions,
     IConfiguration configuration,
     ConnectionDelegate application,
     AcceptedHookChain hooks,
     ILogger<NetStreamServer> logger,
     NetStreamMetrics metrics) : IHostedService, IDisposable
 {
+    /// <summary>The most a stop waits for aborted connections to end, after the drain time.</summary>
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
+
     private readonly List<Endpoint> _endpoints = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ConnectionContext, Task> _connections = new();
@@ -80,10 +84,10 @@ internal sealed class NetStreamServer(
         await StopListenersAsync().ConfigureAwait(false);
 
         var running = _connections.Values.ToArray();
-        var timeout = serverOptions.Value.ShutdownTimeout;
-        HostingLog.Draining(logger, running.Length, timeout.TotalMilliseconds);
+        var (drainTime, abortGrace) = ShutdownBudget(serverOptions.Value.ShutdownTimeout, hostOptions.Value.ShutdownTimeout);
+        HostingLog.Draining(logger, running.Length, drainTime.TotalMilliseconds);
         var drained = Task.WhenAll(running);
-        if (await Task.WhenAny(drained, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false) != drained)
+        if (await Task.WhenAny(drained, Task.Delay(drainTime, cancellationToken)).ConfigureAwait(false) != drained)
         {
             HostingLog.AbortingOnShutdown(logger, _connections.Count);
             foreach (var connection in _connections.Keys)
@@ -91,7 +95,7 @@ internal sealed class NetStreamServer(
                 connection.Abort(new ConnectionAbortedException("The server is shutting down."));
             }
 
-            await Task.WhenAny(drained, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+            await Task.WhenAny(drained, Task.Delay(abortGrace, CancellationToken.None)).ConfigureAwait(false);
         }
 
         foreach (var endpoint in _endpoints)
@@ -100,14 +104,28 @@ internal sealed class NetStreamServer(
         }
     }
 
+    /// <summary>
+    /// How long a stop drains, and how long it then waits for aborted connections: within the host's own shutdown
+    /// timeout, which ends the wait for every hosted service.
+    /// </summary>
+    internal static (TimeSpan Drain, TimeSpan AbortGrace) ShutdownBudget(TimeSpan shutdownTimeout, TimeSpan hostShutdownTimeout)
+    {
+        if (hostShutdownTimeout < TimeSpan.Zero)
+        {
+            // The host waits for ever (Timeout.InfiniteTimeSpan).
+            return (shutdownTimeout, AbortGrace);
+        }
+
+        var grace = TimeSpan.FromTicks(Math.Min(AbortGrace.Ticks, hostShutdownTimeout.Ticks / 5));
+        var drain = hostShutdownTimeout - grace;
+        return (shutdownTimeout < drain ? shutdownTimeout : drain, grace);
+    }
+
     public void Dispose()
     {
+        // The slot semaphores are not disposed: a connection that outlives the stop still gives its slots back, and
+        // a SemaphoreSlim holds nothing to free unless its wait handle was asked for.
         _stopping.Dispose();
-        _totalSlots?.Dispose();
-        foreach (var endpoint in _endpoints)
-        {
-            endpoint.Slots?.Dispose();
-        }
     }
 
     private async Task StopListenersAsync()
@@ -185,7 +203,19 @@ internal sealed class NetStreamServer(
     {
         while (await TakeSlotsAsync(endpoint).ConfigureAwait(false))
         {
-            var connection = await endpoint.Listener.AcceptAsync().ConfigureAwait(false);
+            ConnectionContext? connection;
+            try
+            {
+                connection = await endpoint.Listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // The listener turns every error of one connection or of a passing shortage into a retry: this is a
+                // bug, and the endpoint is lost. Said loudly; the stop that follows still drains and releases.
+                HostingLog.AcceptLoopFailed(logger, endpoint.Name, e);
+                connection = null;
+            }
+
             if (connection is null)
             {
                 ReleaseSlots(endpoint);
@@ -254,7 +284,16 @@ internal sealed class NetStreamServer(
         }
         finally
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // A connection type of the application's (a new_connection hook's) failed: it keeps no slot.
+                HostingLog.DisposeFailed(logger, connection.ConnectionId, endpoint.Name, e);
+            }
+
             metrics.ConnectionEnded(endpoint.Name, started);
             HostingLog.ConnectionClosed(logger, connection.ConnectionId, endpoint.Name);
             _connections.TryRemove(connection, out _);

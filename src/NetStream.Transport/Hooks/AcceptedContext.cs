@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace NetStream.Transport.Hooks;
 
 /// <summary>What an <see cref="IAcceptedHook"/> sees: the connection so far, its address info, and the chain's deadline.</summary>
+[SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable", Justification = "The chain that makes a context ends it, deadline included, with CloseAsync; hooks only borrow it.")]
 public sealed class AcceptedContext
 {
     private readonly IServiceProvider _rootServices;
@@ -50,8 +52,9 @@ public sealed class AcceptedContext
     }
 
     /// <summary>
-    /// Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes or the connection closes.
-    /// A hook that waits on anything should pass it on.
+    /// Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes. A hook that waits on anything
+    /// should pass it on. (Not when the peer half-closes: a client may send its request and FIN at once; a reset or an
+    /// abort ends reads of the connection's input with an error anyway.)
     /// </summary>
     public CancellationToken CancellationToken
     {
@@ -67,7 +70,7 @@ public sealed class AcceptedContext
                 if (_deadline is null)
                 {
                     // Made on first use: a chain of quick hooks pays for no timer.
-                    _deadline = CancellationTokenSource.CreateLinkedTokenSource(Original.ConnectionClosed);
+                    _deadline = new CancellationTokenSource();
                     if (_timeout != Timeout.InfiniteTimeSpan)
                     {
                         _deadline.CancelAfter(TimeLeft);
@@ -86,7 +89,7 @@ public sealed class AcceptedContext
     internal bool IsPastDeadline => _timeout != Timeout.InfiniteTimeSpan && (TimeLeft <= TimeSpan.Zero || TimerFired);
 
     // The timer may fire a hair before the stopwatch agrees.
-    private bool TimerFired => _deadline is { IsCancellationRequested: true } && !Original.ConnectionClosed.IsCancellationRequested;
+    private bool TimerFired => _deadline is { IsCancellationRequested: true };
 
     private TimeSpan TimeLeft
     {

@@ -84,17 +84,26 @@ public sealed class AcceptedHookChain
         }
         finally
         {
-            // Slots are given back before a refused peer sees its close, so its next connect finds them free.
-            await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e)).ConfigureAwait(false);
+            // Each step on its own: one that throws must not keep the next from giving back what it holds.
+            try
+            {
+                // Slots are given back before a refused peer sees its close, so its next connect finds them free.
+                await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e)).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Log.HookCallbackFailed(_logger, connection.ConnectionId, e);
+            }
+
             if (refusal is { } refused)
             {
                 Close(context, refused);
             }
 
-            // A replacement owns what it replaced: dispose the outermost first.
+            // Each replacement once, the outermost first; the original stays the caller's.
             for (var i = replacements.Count - 1; i >= 0; i--)
             {
-                await replacements[i].DisposeAsync().ConfigureAwait(false);
+                await DisposeReplacementAsync(replacements[i], connection.ConnectionId).ConfigureAwait(false);
             }
         }
     }
@@ -115,6 +124,13 @@ public sealed class AcceptedHookChain
                     ? pending.Result
                     : await WaitAsync(pending, context).ConfigureAwait(false);
 
+                // Taken before anything else, so that it is disposed whatever follows.
+                if (result.Connection is { } replacement && replacement != context.Connection)
+                {
+                    replacements.Add(replacement);
+                    context.Connection = replacement;
+                }
+
                 // A hook that blocked past the limit without awaiting is late all the same.
                 if (context.IsPastDeadline)
                 {
@@ -125,12 +141,6 @@ public sealed class AcceptedHookChain
                 {
                     Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, result.RefusalReason!);
                     return Refuse(result.RefusalReason!, result.RefusalMode);
-                }
-
-                if (result.Connection is { } replacement && replacement != context.Connection)
-                {
-                    replacements.Add(replacement);
-                    context.Connection = replacement;
                 }
 
                 context.AddressInfo = result.AddressInfo ?? context.AddressInfo;
@@ -155,18 +165,46 @@ public sealed class AcceptedHookChain
         }
     }
 
-    private static async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context)
+    private async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context)
     {
         var task = pending.AsTask();
         try
         {
             return await task.WaitAsync(context.CancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!task.IsCompleted)
+        catch (OperationCanceledException)
         {
-            // The hook runs on past the limit; observe its end so a late failure is not an unobserved exception.
-            _ = task.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            // The hook runs on past the limit (or ended just as it passed): what it ends with is nobody's, so a
+            // replacement it returns is disposed and a failure observed.
+            _ = DisposeLateResultAsync(task, context.Connection, context.Original.ConnectionId);
             throw;
+        }
+    }
+
+    private async Task DisposeLateResultAsync(Task<AcceptedResult> late, ConnectionContext current, string connectionId)
+    {
+        try
+        {
+            if ((await late.ConfigureAwait(false)).Connection is { } replacement && replacement != current)
+            {
+                await DisposeReplacementAsync(replacement, connectionId).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // Already refused for being late; its failure changes nothing.
+        }
+    }
+
+    private async ValueTask DisposeReplacementAsync(ConnectionContext replacement, string connectionId)
+    {
+        try
+        {
+            await replacement.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.ReplacementDisposeFailed(_logger, connectionId, e);
         }
     }
 

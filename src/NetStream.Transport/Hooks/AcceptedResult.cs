@@ -32,8 +32,10 @@ public readonly struct AcceptedResult
     public bool IsRefused => RefusalReason is not null;
 
     /// <summary>
-    /// Pass on a replacement connection and/or address info. A replacement connection owns the one it replaces:
-    /// typically it wraps it and forwards <c>Transport</c>, <c>Features</c>, <c>Abort</c> and <c>DisposeAsync</c>.
+    /// Pass on a replacement connection and/or address info. A replacement typically wraps the connection it replaces
+    /// and forwards <c>Transport</c>, <c>Features</c> and <c>Abort</c>, but not <c>DisposeAsync</c>: the chain disposes
+    /// every replacement once, the outermost first, when the connection is over (or when it refuses it, or when the hook
+    /// returns it past the time limit), and the connection as accepted stays its acceptor's to dispose.
     /// </summary>
     /// <param name="connection">The connection the next hooks and the application get; <see langword="null"/> keeps the current one.</param>
     /// <param name="addressInfo">The address info the next hooks and the application get; <see langword="null"/> keeps the current one.</param>

@@ -5,7 +5,26 @@ namespace NetStream.Transport.Internal;
 /// <summary>Reads the entries of the allow and deny lists: CIDR (<c>10.0.0.0/8</c>, <c>fd00::/8</c>) or a single address.</summary>
 internal static class IpNetworks
 {
+    /// <summary>
+    /// Reads one entry. IPv4 written in IPv6 (<c>::ffff:10.0.0.0/104</c>) becomes IPv4 (<c>10.0.0.0/8</c>): that is how
+    /// the filter sees peers, whatever the socket's family.
+    /// </summary>
     public static bool TryParse(string? text, out IPNetwork network)
+    {
+        if (!TryParseAsWritten(text, out network))
+        {
+            return false;
+        }
+
+        if (network.BaseAddress.IsIPv4MappedToIPv6 && network.PrefixLength >= 96)
+        {
+            network = new IPNetwork(network.BaseAddress.MapToIPv4(), network.PrefixLength - 96);
+        }
+
+        return true;
+    }
+
+    private static bool TryParseAsWritten(string? text, out IPNetwork network)
     {
         network = default;
         if (string.IsNullOrWhiteSpace(text))

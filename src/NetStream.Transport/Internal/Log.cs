@@ -53,4 +53,7 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "Connection {ConnectionId} closed while the accepted hook {Hook} ran.")]
     public static partial void ClosedDuringHooks(ILogger logger, string connectionId, string hook);
+
+    [LoggerMessage(17, LogLevel.Warning, "Disposing the connection an accepted hook put in place of connection {ConnectionId} failed.")]
+    public static partial void ReplacementDisposeFailed(ILogger logger, string connectionId, Exception exception);
 }

@@ -10,21 +10,31 @@ namespace NetStream.Transport.Internal;
 
 /// <summary>
 /// NetStream's connection: a socket between two pipes. The receive loop fills the input pipe and pauses when
-/// it is full; the send loop drains the output pipe. A graceful end of output sends FIN; an abort or error RST.
+/// it is full; the send loop drains the output pipe. A graceful end of output sends FIN after the last byte and
+/// closes the socket; an abort or error sends RST. <see cref="ConnectionClosed"/> fires when the receive side ends
+/// (the peer's FIN, a reset, our close), as on Kestrel's Sockets transport: that is how Kestrel notices a client gone.
 /// </summary>
 internal sealed partial class NetStreamConnection : ConnectionContext
 {
+    /// <summary>The most unread input a graceful close reads and discards (see <see cref="DiscardUnreadInput"/>).</summary>
+    private const int MaxDiscardedOnClose = 1024 * 1024;
+
+    private static readonly ConnectionAbortedException s_outputCompleted =
+        new("The connection's output was completed, which closed the connection.");
+
     private readonly Socket _socket;
     private readonly IConnectionIo _io;
     private readonly IDuplexPipe _originalTransport;
     private readonly PipeReader _output;   // what the application wrote, read by the send loop
     private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
     private readonly bool _waitForData;
+    private readonly bool _closeBlocks;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
 
     private ConnectionAbortedException? _abortReason;
     private int _aborted;
+    private int _closedFired;
     private bool _socketClosed;
     private Task _processing = Task.CompletedTask;
     private Task? _disposing;
@@ -40,6 +50,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         _socket = socket;
         _io = new SocketsConnectionIo(socket, sendOperations);
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
+        _closeBlocks = options.Linger > TimeSpan.Zero;
         _logger = logger;
         MemoryPool = pool;
         LocalEndPoint = socket.LocalEndPoint;
@@ -127,8 +138,15 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         finally
         {
             _io.Dispose();
+            FireConnectionClosed();
+        }
+    }
 
-            // Never inline: ConnectionClosed callbacks must not run on the I/O thread that ended the loops.
+    private void FireConnectionClosed()
+    {
+        if (Interlocked.Exchange(ref _closedFired, 1) == 0)
+        {
+            // Never inline: ConnectionClosed callbacks must not run on the I/O thread that ended a loop.
             ThreadPool.UnsafeQueueUserWorkItem(static closed => closed.Cancel(), _closed, preferLocal: false);
         }
     }
@@ -136,6 +154,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private async Task ReceiveLoopAsync()
     {
         Exception? error = null;
+        var fin = false;
         try
         {
             // Stops before calling into a socket that our own close already disposed (which would throw).
@@ -171,6 +190,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                         Log.ConnectionFin(_logger, ConnectionId);
                     }
 
+                    fin = true;
                     break;
                 }
 
@@ -188,7 +208,10 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
         finally
         {
-            await _input.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
+            // Ended by our own graceful close, the input tells so rather than look like the peer's FIN.
+            var closedByUs = !fin && error is null && Volatile.Read(ref _socketClosed);
+            await _input.CompleteAsync(_abortReason ?? error ?? (closedByUs ? s_outputCompleted : null)).ConfigureAwait(false);
+            FireConnectionClosed();
         }
     }
 
@@ -230,7 +253,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
         finally
         {
-            // Output done: FIN if it ended well, RST otherwise. Closing also ends a pending receive.
+            // Output done: FIN if it ended well, RST otherwise. Closing also ends a pending receive, and one parked on
+            // a full input is woken.
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
             await _output.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
             _input.CancelPendingFlush();
@@ -256,14 +280,50 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 else
                 {
                     _socket.Shutdown(SocketShutdown.Send);
+                    DiscardUnreadInput();
                 }
             }
             catch (SocketException)
             {
                 // The peer may already be gone; closing is all that is left to do.
             }
+        }
 
+        // Outside the lock, since with the Linger option close() waits until the kernel has sent what it holds: then
+        // not on this thread either, which may be an I/O thread other connections share.
+        if (_closeBlocks && !reset)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static socket => socket.Dispose(), _socket, preferLocal: false);
+        }
+        else
+        {
             _socket.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Reads and drops input nobody will read, without waiting: closing a socket that holds unread input makes the
+    /// kernel reset the connection at once, and the peer then loses what we sent that it has not read yet.
+    /// </summary>
+    private void DiscardUnreadInput()
+    {
+        if (_socket.Available == 0)
+        {
+            return;
+        }
+
+        // Never waits: a receive the loop has pending may take the bytes first.
+        _socket.Blocking = false;
+        Span<byte> sink = stackalloc byte[4096];
+        for (var discarded = 0; discarded < MaxDiscardedOnClose;)
+        {
+            var read = _socket.Receive(sink, SocketFlags.None, out var error);
+            if (error != SocketError.Success || read == 0)
+            {
+                return;
+            }
+
+            discarded += read;
         }
     }
 

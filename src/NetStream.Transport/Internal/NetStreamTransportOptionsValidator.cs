@@ -40,7 +40,7 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(keepAlive.Count is null or > 0, "KeepAlive:Count", keepAlive.Count, "must be a positive number");
 
         var timeout = options.Hooks.Timeout;
-        Check(timeout > TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan, "Hooks:Timeout", timeout, "must be positive, or -00:00:00.001 for no limit");
+        Check((timeout > TimeSpan.Zero && timeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1)) || timeout == Timeout.InfiniteTimeSpan, "Hooks:Timeout", timeout, "must be positive and under 24 days, or -00:00:00.001 for no limit");
         Check(options.Hooks.MaxConnectionsPerIp is null or > 0, "Hooks:MaxConnectionsPerIp", options.Hooks.MaxConnectionsPerIp, "must be a positive number");
         Check(options.Hooks.MaxConnectionsPerEndpoint is null or > 0, "Hooks:MaxConnectionsPerEndpoint", options.Hooks.MaxConnectionsPerEndpoint, "must be a positive number");
         foreach (var (list, key) in new[] { (options.Hooks.Allow, "Hooks:Allow"), (options.Hooks.Deny, "Hooks:Deny") })

@@ -39,6 +39,26 @@ public sealed class BuiltInHookTests
         Assert.Equal(Ping, await EchoClient.RoundTripAsync(V6(host), Ping));
     }
 
+    [Theory]
+    [InlineData("::ffff:127.0.0.1")]
+    [InlineData("::ffff:127.0.0.0/104")]
+    public async Task Deny_entries_written_as_IPv4_mapped_IPv6_refuse_the_IPv4_peer(string entry)
+    {
+        await using var host = await StartDualModeAsync(("Deny:0", entry));
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(V4(host)));
+        Assert.Equal(Ping, await EchoClient.RoundTripAsync(V6(host), Ping));
+    }
+
+    [Fact]
+    public async Task Deny_list_refuses_matching_IPv6_peers_and_serves_the_rest()
+    {
+        await using var host = await StartDualModeAsync(("Deny:0", "::1"));
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(V6(host)));
+        Assert.Equal(Ping, await EchoClient.RoundTripAsync(V4(host), Ping));
+    }
+
     [Fact]
     public async Task Allow_list_serves_only_the_listed_IPv6_network()
     {

@@ -132,6 +132,44 @@ public sealed class HostedHookTests
     }
 
     [Fact]
+    public async Task Each_replacement_is_disposed_once_outermost_first_and_one_that_throws_keeps_no_slot()
+    {
+        var journal = new Journal();
+        await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:MaxConnectionsPerIp", "1"), ("NetStream:Endpoints:E0:MaxConnections", "1")), netStream: ns => ns
+            .AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(new DisposeProbe(context.Connection, "inner", journal, throws: true))))
+            .AddAcceptedHook(context => ValueTask.FromResult(AcceptedResult.Replace(new DisposeProbe(context.Connection, "outer", journal)))));
+
+        Assert.Equal("1"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "1"u8.ToArray()));
+        await journal.WaitForAsync(2);
+
+        // The slots came back although disposing a replacement failed: the next connection is served.
+        Assert.Equal("2"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "2"u8.ToArray()));
+        await journal.WaitForAsync(4);
+        Assert.Equal(["outer", "inner", "outer", "inner"], journal.Entries);
+    }
+
+    [Fact]
+    public async Task A_replacement_returned_past_the_time_limit_is_disposed()
+    {
+        var journal = new Journal();
+        var refused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:Timeout", "00:00:00.100")), netStream: ns => ns.AddAcceptedHook(async context =>
+        {
+            // Ignores the deadline, and returns once the chain has refused the connection.
+            await refused.Task;
+            return AcceptedResult.Replace(new DisposeProbe(context.Connection, "late", journal));
+        }));
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("hook_timeout", await refusals.NextAsync());
+        refused.SetResult();
+
+        await journal.WaitForAsync(1);
+        Assert.Equal(["late"], journal.Entries);
+    }
+
+    [Fact]
     public async Task A_throwing_hook_costs_only_its_own_connection()
     {
         var calls = 0;
@@ -238,7 +276,7 @@ public sealed class HostedHookTests
         public ConnectionContext NewConnection(System.Net.Sockets.Socket socket, NewConnectionContext context)
         {
             socket.NoDelay = false;
-            return new ProxiedConnection(context.CreateDefault(socket), Client);
+            return new ProxiedConnection(context.CreateDefault(socket), Client, ownsInner: true);
         }
     }
 

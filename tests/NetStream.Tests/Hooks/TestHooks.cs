@@ -14,9 +14,24 @@ namespace NetStream.Tests.Hooks;
 /// <summary>What the hooks of one test saw, in order.</summary>
 internal sealed class Journal
 {
+    private readonly SemaphoreSlim _added = new(0);
+
     public ConcurrentQueue<string> Entries { get; } = new();
 
-    public void Add(string entry) => Entries.Enqueue(entry);
+    public void Add(string entry)
+    {
+        Entries.Enqueue(entry);
+        _added.Release();
+    }
+
+    /// <summary>Waits until the journal holds <paramref name="count"/> entries.</summary>
+    public async Task WaitForAsync(int count)
+    {
+        while (Entries.Count < count)
+        {
+            Assert.True(await _added.WaitAsync(Listeners.Timeout), $"{count} entries expected in the journal: {string.Join(", ", Entries)}.");
+        }
+    }
 }
 
 internal static class JournalRegistration
@@ -48,8 +63,12 @@ internal sealed class SecondHook(Journal journal) : IAcceptedHook
     }
 }
 
-/// <summary>A connection as a proxy-aware hook would pass on: everything forwarded, but the real client's address.</summary>
-internal sealed class ProxiedConnection(ConnectionContext inner, EndPoint client) : ConnectionContext
+/// <summary>
+/// A connection as a proxy-aware hook would pass on: everything forwarded, but the real client's address. Disposing it
+/// disposes the connection it wraps only if it owns it (a new_connection hook's); an accepted hook's replacement does
+/// not: the chain disposes each connection once.
+/// </summary>
+internal sealed class ProxiedConnection(ConnectionContext inner, EndPoint client, bool ownsInner = false) : ConnectionContext
 {
     public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
 
@@ -67,7 +86,27 @@ internal sealed class ProxiedConnection(ConnectionContext inner, EndPoint client
 
     public override void Abort(ConnectionAbortedException abortReason) => inner.Abort(abortReason);
 
-    public override ValueTask DisposeAsync() => inner.DisposeAsync();
+    public override ValueTask DisposeAsync() => ownsInner ? inner.DisposeAsync() : ValueTask.CompletedTask;
+}
+
+/// <summary>An accepted hook's replacement that writes its name in a journal when disposed, and then fails if told to.</summary>
+internal sealed class DisposeProbe(ConnectionContext inner, string name, Journal journal, bool throws = false) : ConnectionContext
+{
+    public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
+
+    public override IFeatureCollection Features => inner.Features;
+
+    public override IDictionary<object, object?> Items { get => inner.Items; set => inner.Items = value; }
+
+    public override IDuplexPipe Transport { get => inner.Transport; set => inner.Transport = value; }
+
+    public override void Abort(ConnectionAbortedException abortReason) => inner.Abort(abortReason);
+
+    public override ValueTask DisposeAsync()
+    {
+        journal.Add(name);
+        return throws ? throw new InvalidOperationException($"{name} failed to dispose") : ValueTask.CompletedTask;
+    }
 }
 
 internal static class Replies

@@ -55,15 +55,17 @@ public sealed class HostedConfigurationTests
     [Theory]
     [InlineData("NetStream:MaxConnections", "0")]
     [InlineData("NetStream:ShutdownTimeout", "-00:00:01")]
+    [InlineData("NetStream:ShutdownTimeout", "30.00:00:00")]
     [InlineData("NetStream:Endpoints:E0:MaxConnections", "-1")]
-    public async Task A_bad_server_option_fails_start_naming_the_key(string key, string value)
+    [InlineData("NetStream:Hooks:Timeout", "30.00:00:00")]
+    public async Task A_bad_server_option_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
         settings[key] = value;
 
         var error = await EchoHost.StartFailsAsync(settings);
 
-        Assert.Contains(key.Replace("E0", "*"), error.Message);
+        Assert.Contains($"{key} = '{value}'", error.Message);
     }
 
     [Fact]

@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using NetStream.Hosting.Internal;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Hosting;
@@ -103,6 +106,47 @@ public sealed class HostedLifetimeTests
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stop took {clock.Elapsed}");
         Assert.True(await EchoClient.SeesCloseAsync(client));
+    }
+
+    [Fact]
+    public async Task Stop_keeps_within_the_hosts_shutdown_timeout_when_it_is_the_shorter()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource();
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:ShutdownTimeout"] = "00:00:30";
+        var host = await EchoHost.StartAsync(
+            settings,
+            server => server.Run(_ =>
+            {
+                entered.TrySetResult();
+                return never.Task;
+            }),
+            ns => ns.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2)));
+        await using var _ = host;
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        await entered.Task.WaitAsync(Listeners.Timeout);
+
+        var clock = Stopwatch.StartNew();
+        await host.StopAsync().WaitAsync(Listeners.Timeout);
+
+        // Drained for 1.6 s, then 0.4 s for the aborted handler (which ignores it); the host's 2 s are the budget.
+        // Unbounded by the host, the stop took 2 s and then the fixed 5 s for aborted connections.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4.5), $"stop took {clock.Elapsed}");
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.5), $"stop took {clock.Elapsed}");
+        Assert.True(await EchoClient.SeesCloseAsync(client));
+    }
+
+    [Theory]
+    [InlineData(30, 2, 1.6, 0.4)]
+    [InlineData(1, 30, 1, 5)]
+    [InlineData(10, 100, 10, 5)]
+    [InlineData(0, 30, 0, 5)]
+    public void Stop_drains_within_the_hosts_shutdown_timeout(double serverSeconds, double hostSeconds, double drainSeconds, double graceSeconds)
+    {
+        var (drain, grace) = NetStreamServer.ShutdownBudget(TimeSpan.FromSeconds(serverSeconds), TimeSpan.FromSeconds(hostSeconds));
+
+        Assert.Equal((TimeSpan.FromSeconds(drainSeconds), TimeSpan.FromSeconds(graceSeconds)), (drain, grace));
     }
 
     [Theory]

@@ -29,6 +29,29 @@ public sealed class ConnectionCloseTests
     }
 
     [Fact]
+    public async Task A_client_that_goes_away_aborts_its_request()
+    {
+        using var timeout = KestrelApp.Timeout();
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelApp.StartOnLoopbackAsync(a => a.Run(async c =>
+        {
+            // A long poll: nothing to write until the client is gone.
+            c.RequestAborted.Register(() => aborted.TrySetResult());
+            waiting.TrySetResult();
+            await aborted.Task;
+        }), timeout.Token);
+        var socket = new Socket(app.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(app.EndPoint, timeout.Token);
+        await socket.SendAsync(Request, SocketFlags.None, timeout.Token);
+        await waiting.Task.WaitAsync(timeout.Token);
+
+        socket.Dispose();
+
+        await aborted.Task.WaitAsync(timeout.Token);
+    }
+
+    [Fact]
     public async Task Aborting_the_request_resets_the_connection()
     {
         using var timeout = KestrelApp.Timeout();

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport;
 
@@ -59,19 +60,50 @@ public sealed class AcceptTests
     }
 
     [Fact]
-    public async Task Peer_fin_completes_input_and_fires_connection_closed_after_dispose()
+    public async Task Peer_fin_completes_input_and_fires_connection_closed_while_output_still_reaches_the_peer()
     {
         await using var listener = await Listeners.BindLoopbackAsync();
         using var client = await Listeners.ConnectAsync(listener.EndPoint);
         var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
 
+        await client.SendAsync("last words"u8.ToArray());
         client.Shutdown(SocketShutdown.Send);
-        var result = await connection.Transport.Input.ReadAsync(Listeners.TimeoutToken());
+        var input = connection.Transport.Input;
+        var result = await input.ReadAtLeastAsync(10, Listeners.TimeoutToken());
+        Assert.Equal("last words"u8.ToArray(), result.Buffer.ToArray());
         Assert.True(result.IsCompleted);
-        Assert.False(connection.ConnectionClosed.IsCancellationRequested);
+        input.AdvanceTo(result.Buffer.End);
 
-        await connection.DisposeAsync();
+        // As on Kestrel's Sockets transport: the token says the peer is gone (Kestrel aborts its requests on it).
         await WaitAsync(connection.ConnectionClosed);
+
+        // Half-closed, not closed: the reply still goes out, and then FIN.
+        await connection.Transport.Output.WriteAsync("reply"u8.ToArray());
+        await connection.Transport.Output.CompleteAsync();
+        Assert.Equal("reply"u8.ToArray(), await Listeners.ReceiveAsync(client, 64));
+        await connection.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_graceful_close_with_unread_input_still_delivers_every_byte_written_and_then_fin()
+    {
+        // The input pauses at once, so what the client sends stays unread in the kernel; the client's small receive
+        // buffer keeps most of the reply in the server's send queue when the connection is closed.
+        await using var listener = await Listeners.BindLoopbackAsync(o =>
+        {
+            o.MaxReadBufferSize = 1;
+            o.SendBufferSize = 2 * 1024 * 1024;
+        });
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024 };
+        await client.ConnectAsync(listener.EndPoint);
+        var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
+        await client.SendAsync(new byte[64 * 1024]);
+
+        var reply = EchoClient.RandomBytes(512 * 1024);
+        await connection.Transport.Output.WriteAsync(reply);
+        await connection.DisposeAsync();
+
+        Assert.Equal(reply, await Listeners.ReceiveAsync(client, reply.Length + 1));
     }
 
     [Fact]
@@ -147,6 +179,13 @@ public sealed class AcceptTests
 
         using var handle = await listener.AcceptHandleAsync(Listeners.TimeoutToken());
         Assert.NotNull(handle);
+
+        // The handle is the caller's: no finalizer of the listener's may close it.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(handle.IsClosed);
+
         using var raw = new Socket(handle);
         await client.SendAsync("raw"u8.ToArray());
         var buffer = new byte[3];
