@@ -33,8 +33,10 @@ public sealed class NetStreamListener : IConnectionListener
     private readonly AcceptErrorPolicy _errors = new();
     private readonly SocketOperationPool _sendOperations = new();
     private readonly CancellationTokenSource _unbound = new();
+    private readonly CancellationToken _unboundToken;
     private readonly string? _unixPath;
     private readonly string _endPointTag;
+    private NetStreamConnection? _madeByDefault;
     private int _nextScheduler;
     private int _unbindCalled;
 
@@ -60,6 +62,9 @@ public sealed class NetStreamListener : IConnectionListener
             ? Enumerable.Range(0, options.IOQueueCount).Select(_ => (PipeScheduler)new IOQueue()).ToArray()
             : [PipeScheduler.Inline];
         _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);
+
+        // Kept: an accept that fails as the listener is disposed still reads it, and the source is disposed then.
+        _unboundToken = _unbound.Token;
     }
 
     /// <summary>The bound address, with port 0 resolved to the port the kernel chose.</summary>
@@ -116,11 +121,15 @@ public sealed class NetStreamListener : IConnectionListener
         if (Interlocked.Exchange(ref _unbindCalled, 1) == 0)
         {
             _unbound.Cancel();
-            _socket.Dispose();
+
+            // The file first: once the socket is closed, another process may find the file stale, replace it, and
+            // must not lose its own to this removal.
             if (_unixPath is not null)
             {
                 UnixSocketFile.Remove(_unixPath);
             }
+
+            _socket.Dispose();
 
             Log.Unbound(_logger, EndPoint);
         }
@@ -128,7 +137,7 @@ public sealed class NetStreamListener : IConnectionListener
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Unbinds and frees the memory pool; connections already accepted are not affected.</summary>
+    /// <summary>Unbinds and frees the memory pool's idle blocks; connections already accepted go on working.</summary>
     public async ValueTask DisposeAsync()
     {
         await UnbindAsync().ConfigureAwait(false);
@@ -142,9 +151,7 @@ public sealed class NetStreamListener : IConnectionListener
     {
         while (await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is { } socket)
         {
-            // Read before new_connection: the hook may hand the socket to a connection type that hides it.
-            var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
-            if (NewConnection(socket) is { } connection)
+            if (NewConnection(socket, withAddressInfo) is ({ } connection, var addressInfo))
             {
                 return (connection, addressInfo);
             }
@@ -205,7 +212,7 @@ public sealed class NetStreamListener : IConnectionListener
         _metrics.AcceptBackoff();
         try
         {
-            await Task.Delay(delayMs, _unbound.Token).ConfigureAwait(false);
+            await Task.Delay(delayMs, _unboundToken).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException)
@@ -214,21 +221,38 @@ public sealed class NetStreamListener : IConnectionListener
         }
     }
 
-    private ConnectionContext? NewConnection(Socket socket)
+    private (ConnectionContext? Connection, AddressInfo? AddressInfo) NewConnection(Socket socket, bool withAddressInfo)
     {
+        _madeByDefault = null;
         try
         {
+            // Read before new_connection: the hook may hand the socket to a connection type that hides it.
+            var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
             SocketConfigurator.Accepted(socket, _options);
             var connection = _newConnection.NewConnection(socket, _newConnectionContext);
             _metrics.Accepted(_endPointTag);
-            return connection;
+            return (connection, addressInfo);
         }
         catch (Exception e)
         {
             Log.NewConnectionFailed(_logger, EndPoint, TryGetRemoteEndPoint(socket), e);
             _metrics.Refused(RefusalReasons.NewConnectionFailed);
-            socket.Dispose();
-            return null;
+            if (_madeByDefault is { } started)
+            {
+                // The hook made the default connection and then failed: its loops run, and it owns the socket now.
+                started.Abort(new ConnectionAbortedException("The new_connection hook failed."));
+                _ = started.DisposeAsync().AsTask();
+            }
+            else
+            {
+                socket.Dispose();
+            }
+
+            return (null, null);
+        }
+        finally
+        {
+            _madeByDefault = null;
         }
     }
 
@@ -238,6 +262,7 @@ public sealed class NetStreamListener : IConnectionListener
         var scheduler = _schedulers[(uint)_nextScheduler++ % (uint)_schedulers.Length];
         var connection = new NetStreamConnection(socket, _pool, scheduler, _sendOperations, _options, _logger);
         connection.Start();
+        _madeByDefault = connection;
         return connection;
     }
 

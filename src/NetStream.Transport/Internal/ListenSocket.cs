@@ -91,13 +91,21 @@ internal static class ListenSocket
             throw new NotSupportedException($"The inherited descriptor {endPoint.FileHandle} is a {socket.SocketType} socket, not a stream socket.");
         }
 
-        CloseOnExec.Set(socket);
-        if (!SocketConfigurator.IsListening(socket))
+        try
         {
-            socket.Listen(backlog);
-        }
+            CloseOnExec.Set(socket);
+            if (!SocketConfigurator.IsListening(socket))
+            {
+                socket.Listen(backlog);
+            }
 
-        return new Bound(socket, socket.LocalEndPoint ?? endPoint, backlog, UnixPath: null);
+            return new Bound(socket, socket.LocalEndPoint ?? endPoint, backlog, UnixPath: null);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     private static void Bind(Socket socket, EndPoint endPoint)

@@ -18,9 +18,10 @@ internal sealed class PinnedBlockMemoryPool : MemoryPool<byte>
 
     public override int MaxBufferSize => BlockSize;
 
+    /// <summary>A block; after <see cref="MemoryPool{T}.Dispose()"/> still one, but not kept for reuse once returned,
+    /// so that connections that outlive their listener go on working.</summary>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if (minBufferSize > BlockSize)
         {
             // Pipes never ask for more than MaxBufferSize; someone else might.

@@ -31,7 +31,8 @@ internal static partial class UnixSocketFile
             throw new AddressInUseException($"The Unix socket path {path} is taken by a file that is not a socket; NetStream will not delete it.");
         }
 
-        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        // Without waiting: a live listener whose backlog is full would keep a blocking connect waiting (EAGAIN instead).
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false })
         {
             try
             {
@@ -46,6 +47,10 @@ internal static partial class UnixSocketFile
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
             {
                 return; // removed meanwhile
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+            {
+                // Accepting, with a full backlog.
             }
         }
 

@@ -80,6 +80,18 @@ public sealed class HostedHookTests
     }
 
     [Fact]
+    public async Task A_new_connection_hook_that_fails_after_making_the_default_connection_resets_only_that_one()
+    {
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.UseNewConnectionHook<FailsAfterMakingTheDefault>());
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        // The connection it made is aborted (RST), not left running with nobody to end it.
+        Assert.Equal("reset", await EchoClient.HowTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("new_connection_failed", await refusals.NextAsync());
+        Assert.Equal("ok"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "ok"u8.ToArray()));
+    }
+
+    [Fact]
     public async Task The_handler_sees_the_replacement_connection()
     {
         await using var host = await EchoHost.StartAsync(
@@ -269,6 +281,18 @@ public sealed class HostedHookTests
         var error = await EchoHost.StartFailsAsync(settings);
         Assert.Contains("NetStream:Endpoints:E0:Hooks", error.Message);
         Assert.Contains("NetStream:Hooks", error.Message);
+    }
+
+    /// <summary>Makes the default connection, and then fails on the first.</summary>
+    private sealed class FailsAfterMakingTheDefault : INewConnectionHook
+    {
+        private int _calls;
+
+        public ConnectionContext NewConnection(System.Net.Sockets.Socket socket, NewConnectionContext context)
+        {
+            var connection = context.CreateDefault(socket);
+            return Interlocked.Increment(ref _calls) == 1 ? throw new InvalidOperationException("hook bug") : connection;
+        }
     }
 
     private sealed class NoDelayOffProxied : INewConnectionHook

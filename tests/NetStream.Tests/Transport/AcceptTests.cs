@@ -107,6 +107,24 @@ public sealed class AcceptTests
     }
 
     [Fact]
+    public async Task A_connection_goes_on_working_after_its_listener_is_disposed()
+    {
+        var listener = await Listeners.BindLoopbackAsync();
+        using var client = await Listeners.ConnectAsync(listener.EndPoint);
+        var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
+
+        await listener.DisposeAsync();
+
+        await client.SendAsync("after"u8.ToArray());
+        var read = await connection.Transport.Input.ReadAtLeastAsync(5, Listeners.TimeoutToken());
+        Assert.Equal("after"u8.ToArray(), read.Buffer.ToArray());
+        connection.Transport.Input.AdvanceTo(read.Buffer.End);
+        await connection.Transport.Output.WriteAsync(new byte[64 * 1024]);
+        await connection.DisposeAsync();
+        Assert.Equal(64 * 1024, (await Listeners.ReceiveAsync(client, 64 * 1024 + 1)).Length);
+    }
+
+    [Fact]
     public async Task Accept_with_address_info_returns_tcp_v4_endpoints()
     {
         await using var listener = await Listeners.BindLoopbackAsync();

@@ -249,6 +249,43 @@ public sealed class ListenTests
     }
 
     [Fact]
+    public async Task A_live_unix_socket_with_a_full_backlog_throws_address_in_use_without_waiting()
+    {
+        var path = Path.Combine(Listeners.TempDirectory(), "f.sock");
+        using var live = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        live.Bind(new UnixDomainSocketEndPoint(path));
+        live.Listen(1);
+        var queued = new List<Socket>();
+        try
+        {
+            // Never accepted: connects succeed until the backlog is full, then fail at once (non-blocking).
+            while (true)
+            {
+                var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+                queued.Add(client);
+                try
+                {
+                    client.Connect(new UnixDomainSocketEndPoint(path));
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+                {
+                    break;
+                }
+
+                Assert.True(queued.Count < 100, "The backlog never filled.");
+            }
+
+            // Off this thread: a blocking probe would wait for ever.
+            var bind = Task.Run(() => Listeners.BindAsync(new UnixDomainSocketEndPoint(path)));
+            await Assert.ThrowsAsync<AddressInUseException>(() => bind.WaitAsync(Listeners.Timeout));
+        }
+        finally
+        {
+            queued.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_regular_file_at_the_unix_socket_path_throws_address_in_use_and_is_not_deleted()
     {
         var path = Path.Combine(Listeners.TempDirectory(), "f.sock");
