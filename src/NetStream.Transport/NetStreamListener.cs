@@ -91,7 +91,7 @@ public sealed class NetStreamListener : IConnectionListener
     public async ValueTask<AcceptedConnection?> AcceptAsync(bool withAddressInfo, CancellationToken cancellationToken = default)
     {
         var (connection, addressInfo) = await AcceptCoreAsync(withAddressInfo, cancellationToken).ConfigureAwait(false);
-        return connection is null ? null : new AcceptedConnection(connection, addressInfo);
+        return connection is null ? null : new AcceptedConnection(connection, addressInfo) { ListenerEndPoint = EndPoint };
     }
 
     /// <summary>

@@ -56,7 +56,10 @@ public sealed class AcceptedHookChain
     /// <summary>As <see cref="RunAsync(ConnectionContext, ConnectionDelegate, string?)"/>, reusing the address info the accept already read.</summary>
     /// <param name="accepted">What <see cref="NetStreamListener.AcceptAsync(bool, CancellationToken)"/> returned.</param>
     /// <param name="next">The application.</param>
-    /// <param name="endpointName">The endpoint's name for the per-endpoint limit; default the connection's local address.</param>
+    /// <param name="endpointName">
+    /// The endpoint's name for the per-endpoint limit; default the listener's address (so that a wildcard listener is
+    /// one endpoint, whatever local address each peer reached).
+    /// </param>
     public Task RunAsync(AcceptedConnection accepted, ConnectionDelegate next, string? endpointName = null)
     {
         ArgumentNullException.ThrowIfNull(accepted);
@@ -65,7 +68,7 @@ public sealed class AcceptedHookChain
             accepted.Connection.Features.Set(addressInfo);
         }
 
-        return RunAsync(accepted.Connection, next, endpointName);
+        return RunAsync(accepted.Connection, next, endpointName ?? accepted.ListenerEndPoint?.ToString());
     }
 
     private async Task RunChainAsync(ConnectionContext connection, ConnectionDelegate next, string endpointName)

@@ -38,6 +38,7 @@ internal sealed class NetStreamMetrics
     /// <summary>The instance used when no <see cref="IMeterFactory"/> is at hand (a listener made outside DI).</summary>
     public static NetStreamMetrics Shared => s_shared.Value;
 
+    /// <summary>A connection accepted on the listener bound to <paramref name="endPoint"/> (its address).</summary>
     public void Accepted(string endPoint) => _accepted.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
 
     public void AcceptError(string error) => _acceptErrors.Add(1, new KeyValuePair<string, object?>("error", error));
@@ -46,11 +47,13 @@ internal sealed class NetStreamMetrics
 
     public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
-    public void ConnectionStarted(string endPoint) => _active.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
+    /// <summary>A hosted connection started, on the endpoint named <paramref name="endpointName"/> in configuration.</summary>
+    public void ConnectionStarted(string endpointName) => _active.Add(1, new KeyValuePair<string, object?>("endpoint.name", endpointName));
 
-    public void ConnectionEnded(string endPoint, long startTimestamp)
+    public void ConnectionEnded(string endpointName, long startTimestamp)
     {
-        var endpointTag = new KeyValuePair<string, object?>("endpoint", endPoint);
+        // The name, not the address (the tag of the transport's own counters): what configuration calls it.
+        var endpointTag = new KeyValuePair<string, object?>("endpoint.name", endpointName);
         _active.Add(-1, endpointTag);
         _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, endpointTag);
     }

@@ -53,4 +53,46 @@ public sealed class BareListenerHookTests
         Assert.Equal(listener.EndPoint, info.LocalEndPoint);
         Assert.NotNull(info.RemoteEndPoint);
     }
+
+    [Fact]
+    public async Task The_per_endpoint_limit_counts_a_wildcard_listener_as_one_endpoint()
+    {
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["NetStream:Hooks:MaxConnectionsPerEndpoint"] = "1" })
+                .Build())
+            .AddLogging();
+        services.AddNetStream();
+        await using var provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<NetStreamTransportFactory>();
+        var chain = provider.GetRequiredService<AcceptedHookChain>();
+        await using var listener = await factory.BindAsync(new IPEndPoint(IPAddress.IPv6Any, 0), factory.Options);
+        var port = ((IPEndPoint)listener.EndPoint).Port;
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task ServeNextAsync()
+        {
+            var accepted = await listener.AcceptAsync(withAddressInfo: false);
+            await using var connection = accepted!.Connection;
+            await chain.RunAsync(accepted, async _ =>
+            {
+                holding.TrySetResult();
+                await release.Task;
+            });
+        }
+
+        // One connection through 127.0.0.1 holds the endpoint's only slot...
+        var first = ServeNextAsync();
+        using var v4 = await Listeners.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await holding.Task.WaitAsync(Listeners.Timeout);
+
+        // ...so one through ::1, another local address of the same listener, is refused.
+        var second = ServeNextAsync();
+        Assert.True(await EchoClient.IsTurnedAwayAsync(new IPEndPoint(IPAddress.IPv6Loopback, port)));
+        await second.WaitAsync(Listeners.Timeout);
+
+        release.SetResult();
+        await first.WaitAsync(Listeners.Timeout);
+    }
 }

@@ -26,7 +26,7 @@ public sealed class HostedMetricsTests
             string? endpoint = null;
             foreach (var tag in tags)
             {
-                if (tag.Key == "endpoint")
+                if (tag.Key is "endpoint" or "endpoint.name")
                 {
                     endpoint = tag.Value?.ToString();
                 }
