@@ -230,13 +230,15 @@ public sealed class AcceptTests
     public async Task Reset_storm_leaves_the_accept_loop_serving()
     {
         await using var listener = await Listeners.BindLoopbackAsync();
-        var accepted = new List<ConnectionContext>();
+        var accepted = System.Threading.Channels.Channel.CreateUnbounded<ConnectionContext>();
         var loop = Task.Run(async () =>
         {
             while (await listener.AcceptAsync() is { } connection)
             {
-                accepted.Add(connection);
+                accepted.Writer.TryWrite(connection);
             }
+
+            accepted.Writer.Complete();
         });
 
         for (var i = 0; i < 200; i++)
@@ -248,25 +250,23 @@ public sealed class AcceptTests
         using var survivor = await Listeners.ConnectAsync(listener.EndPoint);
         await survivor.SendAsync("still here"u8.ToArray());
 
-        // The loop is still accepting: wait for the survivor to show up among the accepted connections.
+        // The loop is still accepting: the survivor shows up among the accepted connections.
         using var timeout = new CancellationTokenSource(Listeners.Timeout);
-        ConnectionContext? served = null;
-        while (served is null)
+        var all = new List<ConnectionContext>();
+        ConnectionContext served;
+        do
         {
-            timeout.Token.ThrowIfCancellationRequested();
-            lock (accepted)
-            {
-                served = accepted.Find(c => Equals(c.RemoteEndPoint, survivor.LocalEndPoint));
-            }
-
-            await Task.Yield();
+            served = await accepted.Reader.ReadAsync(timeout.Token);
+            all.Add(served);
         }
+        while (!Equals(served.RemoteEndPoint, survivor.LocalEndPoint));
 
         var read = await served.Transport.Input.ReadAtLeastAsync(10, timeout.Token);
         Assert.Equal("still here", Encoding.ASCII.GetString(read.Buffer.ToArray()));
         await listener.UnbindAsync();
         await loop.WaitAsync(Listeners.Timeout);
-        foreach (var connection in accepted)
+        all.AddRange(accepted.Reader.ReadAllAsync().ToBlockingEnumerable());
+        foreach (var connection in all)
         {
             await connection.DisposeAsync();
         }

@@ -162,6 +162,27 @@ public sealed class ListenTests
     }
 
     [Fact]
+    public async Task A_lingering_close_does_not_hold_up_the_disposing_caller()
+    {
+        // The peer reads nothing, so the kernel cannot send what it holds: close(2) with SO_LINGER waits 10 s for it.
+        await using var listener = await Listeners.BindLoopbackAsync(o =>
+        {
+            o.Linger = TimeSpan.FromSeconds(10);
+            o.SendBufferSize = 1024 * 1024;
+        });
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(listener.EndPoint);
+        var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
+        await connection.Transport.Output.WriteAsync(new byte[256 * 1024]);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await connection.DisposeAsync();
+
+        // It waits on a pool thread, not on the caller's (nor on an I/O thread other connections share).
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"DisposeAsync took {clock.Elapsed}.");
+    }
+
+    [Fact]
     public async Task Two_listeners_with_reuse_port_share_one_port()
     {
         await using var first = await Listeners.BindLoopbackAsync(o => o.ReusePort = true);
