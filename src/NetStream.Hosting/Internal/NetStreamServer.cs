@@ -37,6 +37,9 @@ internal sealed class NetStreamServer(
     /// <summary>The endpoints bound by <see cref="StartAsync"/>, port 0 resolved (for tests).</summary>
     internal IReadOnlyList<System.Net.EndPoint> BoundEndPoints => _endpoints.Select(e => e.Listener.EndPoint).ToList();
 
+    /// <summary>The listeners bound by <see cref="StartAsync"/> (for tests).</summary>
+    internal IReadOnlyList<NetStreamListener> BoundListeners => _endpoints.Select(e => e.Listener).ToList();
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = serverOptions.Value;

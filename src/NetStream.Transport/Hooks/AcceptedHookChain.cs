@@ -14,6 +14,10 @@ namespace NetStream.Transport.Hooks;
 /// </summary>
 public sealed class AcceptedHookChain
 {
+    /// <summary>Refusals logged one by one per second at most; the rest are counted in one line.</summary>
+    internal const int RefusalLogsPerSecond = 20;
+
+    private readonly LogBudget _refusalLogs = new(RefusalLogsPerSecond);
     private readonly Step[] _steps;
     private readonly TimeSpan _timeout;
     private readonly IServiceProvider _services;
@@ -142,7 +146,7 @@ public sealed class AcceptedHookChain
 
                 if (result.IsRefused)
                 {
-                    Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, result.RefusalReason!);
+                    LogRefusal(context, step, result.RefusalReason!);
                     return Refuse(result.RefusalReason!, result.RefusalMode);
                 }
 
@@ -209,6 +213,21 @@ public sealed class AcceptedHookChain
         {
             Log.ReplacementDisposeFailed(_logger, connectionId, e);
         }
+    }
+
+    private void LogRefusal(AcceptedContext context, Step step, string reason)
+    {
+        if (!_refusalLogs.TryTake(out var skipped))
+        {
+            return;
+        }
+
+        if (skipped > 0)
+        {
+            Log.RefusalsNotLogged(_logger, skipped, RefusalLogsPerSecond);
+        }
+
+        Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, reason);
     }
 
     private Refusal Refuse(string reason, RefusalMode mode)

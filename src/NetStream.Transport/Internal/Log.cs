@@ -56,4 +56,7 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Warning, "Disposing the connection an accepted hook put in place of connection {ConnectionId} failed.")]
     public static partial void ReplacementDisposeFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(18, LogLevel.Information, "{Count} more connections were refused by accepted hooks and not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
+    public static partial void RefusalsNotLogged(ILogger logger, long count, int perSecond);
 }

@@ -19,8 +19,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// <summary>The most unread input a graceful close reads and discards (see <see cref="DiscardUnreadInput"/>).</summary>
     private const int MaxDiscardedOnClose = 1024 * 1024;
 
-    private static readonly ConnectionAbortedException s_outputCompleted =
-        new("The connection's output was completed, which closed the connection.");
+    private const string OutputCompleted = "The connection's output was completed, which closed the connection.";
 
     private readonly Socket _socket;
     private readonly IConnectionIo _io;
@@ -36,6 +35,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private int _aborted;
     private int _closedFired;
     private bool _socketClosed;
+    private bool _receiveParked;   // a receive is pending: the kernel holds no input the loop has not asked for
     private Task _processing = Task.CompletedTask;
     private Task? _disposing;
 
@@ -160,6 +160,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             // Stops before calling into a socket that our own close already disposed (which would throw).
             while (!Volatile.Read(ref _socketClosed))
             {
+                Volatile.Write(ref _receiveParked, true);
                 if (_waitForData)
                 {
                     var ready = await _io.WaitForDataAsync().ConfigureAwait(false);
@@ -176,6 +177,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 }
 
                 var received = await _io.ReceiveAsync(_input.GetMemory()).ConfigureAwait(false);
+                Volatile.Write(ref _receiveParked, false);
                 if (!received.Succeeded)
                 {
                     error = Classify(received.Error);
@@ -210,7 +212,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         {
             // Ended by our own graceful close, the input tells so rather than look like the peer's FIN.
             var closedByUs = !fin && error is null && Volatile.Read(ref _socketClosed);
-            await _input.CompleteAsync(_abortReason ?? error ?? (closedByUs ? s_outputCompleted : null)).ConfigureAwait(false);
+            // One exception per connection, as it may be thrown on several threads.
+            await _input.CompleteAsync(_abortReason ?? error ?? (closedByUs ? new ConnectionAbortedException(OutputCompleted) : null)).ConfigureAwait(false);
             FireConnectionClosed();
         }
     }
@@ -307,7 +310,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// </summary>
     private void DiscardUnreadInput()
     {
-        if (_socket.Available == 0)
+        // The usual case costs no system call: the receive loop waits in a receive, so whatever arrives is its.
+        if (Volatile.Read(ref _receiveParked) || _socket.Available == 0)
         {
             return;
         }

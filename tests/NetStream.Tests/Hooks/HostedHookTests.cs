@@ -182,6 +182,31 @@ public sealed class HostedHookTests
     }
 
     [Fact]
+    public async Task A_flood_of_refusals_is_logged_so_many_a_second_and_counted_in_full()
+    {
+        const int Clients = 200;
+        var logs = new LogRecorder();
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns =>
+        {
+            ns.Services.AddSingleton<ILoggerProvider>(logs);
+            ns.AddAcceptedHook(_ => ValueTask.FromResult(AcceptedResult.Refuse("flood")));
+        });
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Clients).Select(_ => EchoClient.IsTurnedAwayAsync(host.EndPoint)));
+        for (var i = 0; i < Clients; i++)
+        {
+            Assert.Equal("flood", await refusals.NextAsync());
+        }
+
+        // Each refusal is logged before it is counted: all are in by now.
+        var seconds = (int)clock.Elapsed.TotalSeconds + 1;
+        var logged = logs.Entries.Count(e => e.EventId == 12);
+        Assert.InRange(logged, 1, AcceptedHookChain.RefusalLogsPerSecond * seconds);
+    }
+
+    [Fact]
     public async Task A_throwing_hook_costs_only_its_own_connection()
     {
         var calls = 0;

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using NetStream.Hosting.Internal;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Hosting;
@@ -20,6 +23,50 @@ public sealed class HostedConfigurationTests
         Assert.IsType<InvalidOperationException>(error);
         Assert.Contains("NetStream:Endpoints:E0:Url", error.Message);
         Assert.Contains(url, error.Message);
+    }
+
+    [Fact]
+    public async Task An_unknown_key_under_an_endpoint_fails_start_naming_it()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Endpoints:E0:Uri"] = "tcp://127.0.0.1:0";
+
+        var error = await EchoHost.StartFailsAsync(settings);
+
+        Assert.Contains("NetStream:Endpoints:E0:Uri", error.Message);
+    }
+
+    [Fact]
+    public async Task A_star_url_listens_on_every_address()
+    {
+        await using var host = await EchoHost.StartAsync(EchoHost.Endpoints("tcp://*:0"));
+        var port = ((IPEndPoint)host.EndPoint).Port;
+
+        Assert.Equal("4"u8.ToArray(), await EchoClient.RoundTripAsync(new IPEndPoint(IPAddress.Loopback, port), "4"u8.ToArray()));
+        Assert.Equal("6"u8.ToArray(), await EchoClient.RoundTripAsync(new IPEndPoint(IPAddress.IPv6Loopback, port), "6"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task An_fd_url_serves_the_inherited_socket()
+    {
+        var (descriptor, endPoint) = Kestrel.FileHandleTests.BindAndHandOver(alreadyListening: true);
+
+        await using var host = await EchoHost.StartAsync(EchoHost.Endpoints($"fd:{descriptor}"));
+
+        Assert.Equal(endPoint, host.EndPoint);
+        Assert.Equal("fd"u8.ToArray(), await EchoClient.RoundTripAsync(endPoint, "fd"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task An_endpoint_overrides_a_transport_option_for_itself_alone()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0");
+        settings["NetStream:Backlog"] = "50";
+        settings["NetStream:Endpoints:E1:Backlog"] = "7";
+        await using var host = await EchoHost.StartAsync(settings);
+        var server = host.Host.Services.GetServices<IHostedService>().OfType<NetStreamServer>().Single();
+
+        Assert.Equal([50, 7], server.BoundListeners.Select(l => Transport.ListenTests.KernelBacklog(l.Socket)));
     }
 
     [Fact]

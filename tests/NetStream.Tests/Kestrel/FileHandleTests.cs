@@ -79,7 +79,7 @@ public sealed partial class FileHandleTests
     private static partial int PlainDup(int fd);
 
     /// <summary>Binds 127.0.0.1:0 (listening or not) and returns a duplicate descriptor for NetStream to own.</summary>
-    private static (ulong Descriptor, IPEndPoint EndPoint) BindAndHandOver(bool alreadyListening)
+    internal static (ulong Descriptor, IPEndPoint EndPoint) BindAndHandOver(bool alreadyListening)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));

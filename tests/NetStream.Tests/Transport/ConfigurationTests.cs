@@ -20,6 +20,18 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:UnixSocketFileMode", "999")]
     [InlineData("NetStream:Bogus", "1")]
     [InlineData("NetStream:Engine", "Turbo")]
+    [InlineData("NetStream:ReceiveBufferSize", "0")]
+    [InlineData("NetStream:SendBufferSize", "-5")]
+    [InlineData("NetStream:MaxReadBufferSize", "-1")]
+    [InlineData("NetStream:MaxWriteBufferSize", "-1")]
+    [InlineData("NetStream:IOQueueCount", "-2")]
+    [InlineData("NetStream:KeepAlive:Idle", "00:00:00")]
+    [InlineData("NetStream:KeepAlive:Interval", "00:00:00")]
+    [InlineData("NetStream:Linger", "-00:00:01")]
+    [InlineData("NetStream:Hooks:Timeout", "00:00:00")]
+    [InlineData("NetStream:Hooks:MaxConnectionsPerIp", "0")]
+    [InlineData("NetStream:Hooks:MaxConnectionsPerEndpoint", "-3")]
+    [InlineData("NetStream:Hooks:Allow:0", "10.0.0.1/8")]
     public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         await using var app = Build(new Dictionary<string, string?> { [key] = value });

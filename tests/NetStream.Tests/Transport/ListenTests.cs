@@ -1,8 +1,11 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport;
 
@@ -479,6 +482,71 @@ public sealed class SerialListenTests
         var after = SocketInodes();
         Assert.All(ours, inode => Assert.DoesNotContain(inode, after));
         Assert.Empty(after.Except(before));
+    }
+
+    [Fact]
+    public async Task A_stopped_hosted_server_leaves_no_socket_of_its_own_open()
+    {
+        var before = SocketInodes();
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0", "unix:" + Path.Combine(Listeners.TempDirectory(), "s.sock"));
+        settings["NetStream:ShutdownTimeout"] = "00:00:00.200";
+        var host = await EchoHost.StartAsync(settings);
+        var clients = new List<Socket>();
+        try
+        {
+            // Connected and served, and still open when the server stops: it aborts them.
+            foreach (var endPoint in host.EndPoints)
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    var client = await Listeners.ConnectAsync(endPoint);
+                    clients.Add(client);
+                    Assert.Equal("x"u8.ToArray(), await EchoClient.EchoOnceAsync(client, "x"u8.ToArray()));
+                }
+            }
+
+            await host.StopAsync();
+
+            // What is left beyond the sockets open before is the clients' own.
+            var clientInodes = clients.Select(Inode).ToHashSet();
+            var left = SocketInodes().Except(before).Except(clientInodes).ToList();
+            Assert.True(left.Count == 0, $"Sockets left open: {string.Join(", ", left)}.");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+            await host.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_stopped_kestrel_app_leaves_no_socket_of_its_own_open()
+    {
+        using var timeout = KestrelApp.Timeout();
+        var before = SocketInodes();
+        var app = await KestrelApp.StartOnLoopbackAsync(a => a.Run(c => c.Response.WriteAsync("ok")), timeout.Token);
+        var clients = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var client = await Listeners.ConnectAsync(app.EndPoint);
+                clients.Add(client);
+                await client.SendAsync("GET / HTTP/1.1\r\nHost: t\r\n\r\n"u8.ToArray());
+                Assert.NotEqual(0, await client.ReceiveAsync(new byte[256], SocketFlags.None, timeout.Token));
+            }
+
+            await app.StopAsync();
+
+            var clientInodes = clients.Select(Inode).ToHashSet();
+            var left = SocketInodes().Except(before).Except(clientInodes).ToList();
+            Assert.True(left.Count == 0, $"Sockets left open: {string.Join(", ", left)}.");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+            await app.DisposeAsync();
+        }
     }
 
     private static string Inode(Socket socket) =>
