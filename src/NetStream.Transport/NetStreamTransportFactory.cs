@@ -87,6 +87,11 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
 
         var bound = ListenSocket.Create(endpoint, options, _logger);
         Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog);
+        if (bound.EndPoint is UnixDomainSocketEndPoint && SocketConfigurator.TcpOnlyOptionsSet(options) is { Count: > 0 } ignored)
+        {
+            // Not an error: one configuration usually serves TCP and Unix endpoints alike. Not silent either.
+            Log.TcpOnlyOptionsIgnored(_logger, string.Join(", ", ignored), bound.EndPoint);
+        }
         return new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics);
     }
 

@@ -44,6 +44,28 @@ internal static class SocketConfigurator
         }
     }
 
+    /// <summary>
+    /// The options set in configuration or code that a Unix socket has no use for (TCP's), by key; the defaults
+    /// (TCP_NODELAY on) are not counted.
+    /// </summary>
+    public static List<string> TcpOnlyOptionsSet(NetStreamTransportOptions options)
+    {
+        var set = new List<string>();
+        void Add(bool isSet, string key)
+        {
+            if (isSet)
+            {
+                set.Add(key);
+            }
+        }
+
+        Add(options.Cork, "Cork");
+        Add(options.OobInline, "OobInline");
+        Add(options.Linger is not null, "Linger");
+        Add(options.KeepAlive.Enabled, "KeepAlive");
+        return set;
+    }
+
     /// <summary>Options set on every accepted socket. Only what differs from the kernel's default costs a syscall.</summary>
     public static void Accepted(Socket socket, NetStreamTransportOptions options)
     {
