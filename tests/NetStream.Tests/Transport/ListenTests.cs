@@ -522,10 +522,7 @@ public sealed class SerialListenTests
 
             await host.StopAsync();
 
-            // What is left beyond the sockets open before is the clients' own.
-            var clientInodes = clients.Select(Inode).ToHashSet();
-            var left = SocketInodes().Except(before).Except(clientInodes).ToList();
-            Assert.True(left.Count == 0, $"Sockets left open: {string.Join(", ", left)}.");
+            AssertOnlyTheClientsAreLeft(before, clients);
         }
         finally
         {
@@ -553,15 +550,20 @@ public sealed class SerialListenTests
 
             await app.StopAsync();
 
-            var clientInodes = clients.Select(Inode).ToHashSet();
-            var left = SocketInodes().Except(before).Except(clientInodes).ToList();
-            Assert.True(left.Count == 0, $"Sockets left open: {string.Join(", ", left)}.");
+            AssertOnlyTheClientsAreLeft(before, clients);
         }
         finally
         {
             clients.ForEach(c => c.Dispose());
             await app.DisposeAsync();
         }
+    }
+
+    /// <summary>Beyond the sockets open <paramref name="before"/>, only the clients' own may be left.</summary>
+    private static void AssertOnlyTheClientsAreLeft(List<string> before, List<Socket> clients)
+    {
+        var left = SocketInodes().Except(before).Except(clients.Select(Inode)).ToList();
+        Assert.True(left.Count == 0, $"Sockets left open: {string.Join(", ", left)}.");
     }
 
     private static string Inode(Socket socket) =>
