@@ -124,12 +124,21 @@ public sealed class NetStreamListener : IConnectionListener
 
             // The file first: once the socket is closed, another process may find the file stale, replace it, and
             // must not lose its own to this removal.
-            if (_unixPath is not null)
+            try
             {
-                UnixSocketFile.Remove(_unixPath);
+                if (_unixPath is not null)
+                {
+                    UnixSocketFile.Remove(_unixPath);
+                }
             }
-
-            _socket.Dispose();
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log.UnixSocketFileNotRemoved(_logger, _unixPath!, e);
+            }
+            finally
+            {
+                _socket.Dispose();
+            }
 
             Log.Unbound(_logger, EndPoint);
         }
@@ -272,8 +281,9 @@ public sealed class NetStreamListener : IConnectionListener
         {
             return socket.RemoteEndPoint;
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // A failed new_connection hook may have closed it already.
             return null;
         }
     }

@@ -214,8 +214,10 @@ internal sealed class NetStreamServer(
             catch (Exception e)
             {
                 // The listener turns every error of one connection or of a passing shortage into a retry: this is a
-                // bug, and the endpoint is lost. Said loudly; the stop that follows still drains and releases.
+                // bug, and the endpoint is lost. Said loudly, and unbound, so that peers are refused rather than left
+                // waiting in the backlog; the stop that follows still drains and releases.
                 HostingLog.AcceptLoopFailed(logger, endpoint.Name, e);
+                await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
                 connection = null;
             }
 

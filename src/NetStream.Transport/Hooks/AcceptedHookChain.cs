@@ -104,7 +104,15 @@ public sealed class AcceptedHookChain
 
             if (refusal is { } refused)
             {
-                Close(context, refused);
+                try
+                {
+                    Close(context, refused);
+                }
+                catch (Exception e)
+                {
+                    // A replacement's Abort or pipes are application code.
+                    Log.ReplacementDisposeFailed(_logger, connection.ConnectionId, e);
+                }
             }
 
             // Each replacement once, the outermost first; the original stays the caller's.
@@ -131,10 +139,15 @@ public sealed class AcceptedHookChain
                     ? pending.Result
                     : await WaitAsync(pending, context).ConfigureAwait(false);
 
-                // Taken before anything else, so that it is disposed whatever follows.
+                // Taken before anything else, so that it is disposed whatever follows (once: a hook may hand back one
+                // the chain has seen already, even the original).
                 if (result.Connection is { } replacement && replacement != context.Connection)
                 {
-                    replacements.Add(replacement);
+                    if (replacement != context.Original && !replacements.Contains(replacement))
+                    {
+                        replacements.Add(replacement);
+                    }
+
                     context.Connection = replacement;
                 }
 
@@ -157,7 +170,11 @@ public sealed class AcceptedHookChain
         }
         catch (OperationCanceledException) when (context.IsPastDeadline)
         {
-            Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
+            if (TakeLogBudget())
+            {
+                Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
+            }
+
             return Refuse(RefusalReasons.HookTimeout, RefusalMode.Reset);
         }
         catch (OperationCanceledException) when (context.Original.ConnectionClosed.IsCancellationRequested)
@@ -167,7 +184,11 @@ public sealed class AcceptedHookChain
         }
         catch (Exception e)
         {
-            Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
+            if (TakeLogBudget())
+            {
+                Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
+            }
+
             return Refuse(RefusalReasons.HookFailed, RefusalMode.Reset);
         }
     }
@@ -183,16 +204,18 @@ public sealed class AcceptedHookChain
         {
             // The hook runs on past the limit (or ended just as it passed): what it ends with is nobody's, so a
             // replacement it returns is disposed and a failure observed.
-            _ = DisposeLateResultAsync(task, context.Connection, context.Original.ConnectionId);
+            _ = DisposeLateResultAsync(task, context, context.Original.ConnectionId);
             throw;
         }
     }
 
-    private async Task DisposeLateResultAsync(Task<AcceptedResult> late, ConnectionContext current, string connectionId)
+    private async Task DisposeLateResultAsync(Task<AcceptedResult> late, AcceptedContext context, string connectionId)
     {
+        // What the chain had when the hook was late: those are disposed by the chain itself.
+        var current = context.Connection;
         try
         {
-            if ((await late.ConfigureAwait(false)).Connection is { } replacement && replacement != current)
+            if ((await late.ConfigureAwait(false)).Connection is { } replacement && replacement != current && replacement != context.Original)
             {
                 await DisposeReplacementAsync(replacement, connectionId).ConfigureAwait(false);
             }
@@ -217,9 +240,18 @@ public sealed class AcceptedHookChain
 
     private void LogRefusal(AcceptedContext context, Step step, string reason)
     {
+        if (TakeLogBudget())
+        {
+            Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, reason);
+        }
+    }
+
+    /// <summary>Whether a refusal's log line fits in this second's budget (a peer can cause refusals at will).</summary>
+    private bool TakeLogBudget()
+    {
         if (!_refusalLogs.TryTake(out var skipped))
         {
-            return;
+            return false;
         }
 
         if (skipped > 0)
@@ -227,7 +259,7 @@ public sealed class AcceptedHookChain
             Log.RefusalsNotLogged(_logger, skipped, RefusalLogsPerSecond);
         }
 
-        Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, reason);
+        return true;
     }
 
     private Refusal Refuse(string reason, RefusalMode mode)

@@ -35,7 +35,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private int _aborted;
     private int _closedFired;
     private bool _socketClosed;
-    private bool _receiveParked;   // a receive is pending: the kernel holds no input the loop has not asked for
     private Task _processing = Task.CompletedTask;
     private Task? _disposing;
 
@@ -82,19 +81,22 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
     internal void Start() => _processing = RunAsync();
 
-    public override void Abort() => Abort(null!);
+    public override void Abort() => Abort(new ConnectionAbortedException("The connection was aborted by the application."));
 
+    /// <summary>
+    /// Ends the connection at once: RST, unless <paramref name="abortReason"/> is <see langword="null"/>, which is
+    /// Kestrel's way of closing a connection whose peer sent FIN: then FIN, as Kestrel's Sockets transport does.
+    /// </summary>
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        // Kestrel passes null when it sees the peer's FIN, so null is a normal argument here.
         if (Interlocked.Exchange(ref _aborted, 1) != 0)
         {
             return;
         }
 
-        _abortReason = abortReason ?? new ConnectionAbortedException("The connection was aborted.");
+        _abortReason = abortReason ?? new ConnectionAbortedException("The connection was closed.");
         Log.ConnectionAborted(_logger, ConnectionId, _abortReason.Message);
-        CloseSocket(reset: true);
+        CloseSocket(reset: abortReason is not null);
 
         // Both loops may be parked: the send loop on an empty output, the receive loop on a full input.
         _output.CancelPendingRead();
@@ -160,7 +162,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             // Stops before calling into a socket that our own close already disposed (which would throw).
             while (!Volatile.Read(ref _socketClosed))
             {
-                Volatile.Write(ref _receiveParked, true);
                 if (_waitForData)
                 {
                     var ready = await _io.WaitForDataAsync().ConfigureAwait(false);
@@ -177,7 +178,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 }
 
                 var received = await _io.ReceiveAsync(_input.GetMemory()).ConfigureAwait(false);
-                Volatile.Write(ref _receiveParked, false);
                 if (!received.Succeeded)
                 {
                     error = Classify(received.Error);
@@ -256,8 +256,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
         finally
         {
-            // Output done: FIN if it ended well, RST otherwise. Closing also ends a pending receive, and one parked on
-            // a full input is woken.
+            // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
+            // Closing also ends a pending receive, and one parked on a full input is woken.
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
             await _output.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
             _input.CancelPendingFlush();
@@ -293,10 +293,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
 
         // Outside the lock, since with the Linger option close() waits until the kernel has sent what it holds: then
-        // not on this thread either, which may be an I/O thread other connections share.
+        // not on this thread either, which may be an I/O thread other connections share, nor on a pool thread (a burst
+        // of closes to peers that do not read would starve the pool that runs all I/O).
         if (_closeBlocks && !reset)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static socket => socket.Dispose(), _socket, preferLocal: false);
+            _ = Task.Factory.StartNew(static socket => ((Socket)socket!).Dispose(), _socket, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         else
         {
@@ -310,8 +311,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// </summary>
     private void DiscardUnreadInput()
     {
-        // The usual case costs no system call: the receive loop waits in a receive, so whatever arrives is its.
-        if (Volatile.Read(ref _receiveParked) || _socket.Available == 0)
+        // Asked even while the receive loop waits in a receive: a completed wait leaves the bytes in the kernel
+        // until the loop's next receive runs.
+        if (_socket.Available == 0)
         {
             return;
         }

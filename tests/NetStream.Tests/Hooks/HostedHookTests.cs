@@ -79,10 +79,22 @@ public sealed class HostedHookTests
         Assert.Equal($"{nameof(ProxiedConnection)}|{Client}|False", await Replies.ReadAsync(host.EndPoint));
     }
 
-    [Fact]
-    public async Task A_new_connection_hook_that_fails_after_making_the_default_connection_resets_only_that_one()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_new_connection_hook_that_fails_after_making_the_default_connection_resets_only_that_one(bool closesItFirst)
     {
-        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.UseNewConnectionHook<FailsAfterMakingTheDefault>());
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns =>
+        {
+            if (closesItFirst)
+            {
+                ns.UseNewConnectionHook<AbortsThenFails>();
+            }
+            else
+            {
+                ns.UseNewConnectionHook<FailsAfterMakingTheDefault>();
+            }
+        });
         using var refusals = new RefusalRecorder(host.Host.Services);
 
         // The connection it made is aborted (RST), not left running with nobody to end it.
@@ -309,15 +321,31 @@ public sealed class HostedHookTests
     }
 
     /// <summary>Makes the default connection, and then fails on the first.</summary>
-    private sealed class FailsAfterMakingTheDefault : INewConnectionHook
+    private class FailsAfterMakingTheDefault : INewConnectionHook
     {
         private int _calls;
 
         public ConnectionContext NewConnection(System.Net.Sockets.Socket socket, NewConnectionContext context)
         {
             var connection = context.CreateDefault(socket);
-            return Interlocked.Increment(ref _calls) == 1 ? throw new InvalidOperationException("hook bug") : connection;
+            if (Interlocked.Increment(ref _calls) == 1)
+            {
+                BeforeFailing(connection);
+                throw new InvalidOperationException("hook bug");
+            }
+
+            return connection;
         }
+
+        protected virtual void BeforeFailing(ConnectionContext connection)
+        {
+        }
+    }
+
+    /// <summary>As <see cref="FailsAfterMakingTheDefault"/>, closing the connection (and its socket) first.</summary>
+    private sealed class AbortsThenFails : FailsAfterMakingTheDefault
+    {
+        protected override void BeforeFailing(ConnectionContext connection) => connection.Abort();
     }
 
     private sealed class NoDelayOffProxied : INewConnectionHook

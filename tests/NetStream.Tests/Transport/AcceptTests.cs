@@ -50,7 +50,7 @@ public sealed class AcceptTests
         using var client = await Listeners.ConnectAsync(listener.EndPoint);
         var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
 
-        connection.Abort(null!);
+        connection.Abort();
 
         var error = await Assert.ThrowsAsync<SocketException>(async () =>
             await client.ReceiveAsync(new byte[16], SocketFlags.None, Listeners.TimeoutToken()));
@@ -69,9 +69,15 @@ public sealed class AcceptTests
         await client.SendAsync("last words"u8.ToArray());
         client.Shutdown(SocketShutdown.Send);
         var input = connection.Transport.Input;
-        var result = await input.ReadAtLeastAsync(10, Listeners.TimeoutToken());
+        var result = await input.ReadAsync(Listeners.TimeoutToken());
+        while (!result.IsCompleted)
+        {
+            // The bytes may come before the FIN does.
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            result = await input.ReadAsync(Listeners.TimeoutToken());
+        }
+
         Assert.Equal("last words"u8.ToArray(), result.Buffer.ToArray());
-        Assert.True(result.IsCompleted);
         input.AdvanceTo(result.Buffer.End);
 
         // As on Kestrel's Sockets transport: the token says the peer is gone (Kestrel aborts its requests on it).
