@@ -10,6 +10,7 @@ namespace NetStream.Tests.Infrastructure;
 /// </summary>
 internal sealed partial class ChildProcess : IDisposable
 {
+    private const int Sigint = 2;
     private const int Sigterm = 15;
 
     private readonly Process _process;
@@ -109,6 +110,9 @@ internal sealed partial class ChildProcess : IDisposable
 
     /// <summary>Sends SIGTERM with libc's kill; returns what kill returned (0 when the signal was sent).</summary>
     public int SendSigterm() => Kill(Id, Sigterm);
+
+    /// <summary>Sends SIGINT, what Ctrl+C in a terminal sends; returns what kill returned.</summary>
+    public int SendSigint() => Kill(Id, Sigint);
 
     /// <summary>Waits until the child exited and its output is read to the end.</summary>
     /// <exception cref="TimeoutException">It still runs after <paramref name="timeout"/>; the message holds the output.</exception>

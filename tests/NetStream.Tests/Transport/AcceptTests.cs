@@ -158,7 +158,11 @@ public sealed class AcceptTests
 
         var info = accepted!.AddressInfo!;
         Assert.Equal(AddressFamily.InterNetworkV6, info.Family);
+        Assert.Equal(SocketType.Stream, info.SocketType);
+        Assert.Equal(ProtocolType.Tcp, info.Protocol);
+        Assert.Equal(listener.EndPoint, info.LocalEndPoint);
         Assert.Equal(client.LocalEndPoint, info.RemoteEndPoint);
+        Assert.Null(info.PeerCredentials);
         await accepted.Connection.DisposeAsync();
     }
 
@@ -176,6 +180,7 @@ public sealed class AcceptTests
         Assert.Equal(path, info.LocalEndPoint?.ToString());
         Assert.Equal(Environment.ProcessId, info.PeerCredentials?.ProcessId);
         Assert.Equal((int)GetUid(), info.PeerCredentials?.UserId);
+        Assert.Equal((int)GetGid(), info.PeerCredentials?.GroupId);
         await accepted.Connection.DisposeAsync();
     }
 
@@ -287,6 +292,9 @@ public sealed class AcceptTests
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getuid")]
     private static extern uint GetUid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getgid")]
+    private static extern uint GetGid();
 
     private sealed class CountingHookServices : IServiceProvider
     {
