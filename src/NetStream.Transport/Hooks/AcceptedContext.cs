@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using NetStream.Transport.Internal;
 
 namespace NetStream.Transport.Hooks;
 
@@ -16,7 +17,9 @@ public sealed class AcceptedContext
     private List<(Action<object?> Callback, object? State)>? _onClosed;
     private AsyncServiceScope? _scope;
     private CancellationTokenSource? _deadline;
+    private CancellationTokenRegistration _connectionGone;
     private bool _closed;
+    private volatile bool _gone;
 
     internal AcceptedContext(ConnectionContext connection, AddressInfo addressInfo, string endpointName, IServiceProvider services, TimeSpan timeout)
     {
@@ -52,9 +55,9 @@ public sealed class AcceptedContext
     }
 
     /// <summary>
-    /// Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes. A hook that waits on anything
-    /// should pass it on. (Not when the peer half-closes: a client may send its request and FIN at once; a reset or an
-    /// abort ends reads of the connection's input with an error anyway.)
+    /// Cancelled when the chain's time limit (<see cref="HookOptions.Timeout"/>) passes, or the connection is reset or
+    /// aborted. A hook that waits on anything should pass it on. Not when the peer only half-closes: a client may send
+    /// its request and FIN at once, and still wait for the answer.
     /// </summary>
     public CancellationToken CancellationToken
     {
@@ -75,6 +78,17 @@ public sealed class AcceptedContext
                     {
                         _deadline.CancelAfter(TimeLeft);
                     }
+
+                    // ConnectionClosed also fires at the peer's FIN; NetStream's own connection tells the two apart, and
+                    // another connection type is left to the time limit.
+                    _connectionGone = Original.ConnectionClosed.Register(static state =>
+                    {
+                        var context = (AcceptedContext)state!;
+                        if (context.Original is NetStreamConnection { OnlyHalfClosedByPeer: false })
+                        {
+                            context.CancelDeadline();
+                        }
+                    }, this);
                 }
 
                 return _deadline.Token;
@@ -88,8 +102,8 @@ public sealed class AcceptedContext
     /// <summary>Whether the chain's time limit has passed.</summary>
     internal bool IsPastDeadline => _timeout != Timeout.InfiniteTimeSpan && (TimeLeft <= TimeSpan.Zero || TimerFired);
 
-    // The timer may fire a hair before the stopwatch agrees.
-    private bool TimerFired => _deadline is { IsCancellationRequested: true };
+    // The timer may fire a hair before the stopwatch agrees; a cancellation for a connection gone is no timeout.
+    private bool TimerFired => _deadline is { IsCancellationRequested: true } && !_gone;
 
     private TimeSpan TimeLeft
     {
@@ -122,6 +136,29 @@ public sealed class AcceptedContext
         callback(state);
     }
 
+    /// <summary>Whether the connection was reset or aborted while the hooks ran.</summary>
+    internal bool IsGone => _gone;
+
+    private void CancelDeadline()
+    {
+        _gone = true;
+        CancellationTokenSource? deadline;
+        lock (_gate)
+        {
+            deadline = _closed ? null : _deadline;
+        }
+
+        try
+        {
+            // Outside the lock: the token's callbacks are the hooks' own code.
+            deadline?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The chain ended meanwhile.
+        }
+    }
+
     /// <summary>Ends the context: runs the close callbacks, newest first, then ends the scope and the deadline.</summary>
     internal async ValueTask CloseAsync(Action<Exception> callbackFailed)
     {
@@ -135,6 +172,8 @@ public sealed class AcceptedContext
             _onClosed = null;
 
             // A hook still running past the limit keeps a token that is already cancelled.
+            // Unregister, not Dispose: that would wait for a running callback, which takes this lock.
+            _connectionGone.Unregister();
             _deadline?.Dispose();
         }
 

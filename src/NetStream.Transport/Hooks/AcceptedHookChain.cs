@@ -177,7 +177,7 @@ public sealed class AcceptedHookChain
 
             return Refuse(RefusalReasons.HookTimeout, RefusalMode.Reset);
         }
-        catch (OperationCanceledException) when (context.Original.ConnectionClosed.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.IsGone || context.Original.ConnectionClosed.IsCancellationRequested)
         {
             Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
             return new Refusal(RefusalReasons.HookFailed, RefusalMode.Reset);

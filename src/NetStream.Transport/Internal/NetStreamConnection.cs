@@ -34,6 +34,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private ConnectionAbortedException? _abortReason;
     private int _aborted;
     private int _closedFired;
+    private bool _peerFinished;
     private bool _socketClosed;
     private Task _processing = Task.CompletedTask;
     private Task? _disposing;
@@ -77,6 +78,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     public override EndPoint? RemoteEndPoint { get; set; }
 
     internal Socket Socket => _socket;
+
+    /// <summary>
+    /// Whether the receive side ended with the peer's FIN and nothing worse happened: a half-close, after which
+    /// the connection may still serve. Read when <see cref="ConnectionClosed"/> has fired.
+    /// </summary>
+    internal bool OnlyHalfClosedByPeer => Volatile.Read(ref _peerFinished) && Volatile.Read(ref _aborted) == 0;
 
     /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
     internal void Start() => _processing = RunAsync();
@@ -193,6 +200,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     }
 
                     fin = true;
+                    Volatile.Write(ref _peerFinished, true);
                     break;
                 }
 

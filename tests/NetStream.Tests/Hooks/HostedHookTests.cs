@@ -219,6 +219,65 @@ public sealed class HostedHookTests
     }
 
     [Fact]
+    public async Task A_peer_that_resets_cancels_the_hooks_token_and_keeps_no_slot()
+    {
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        // No time limit: only the reset can end the first hook's wait.
+        await using var host = await EchoHost.StartAsync(
+            Loopback(("NetStream:Hooks:Timeout", "-00:00:00.001"), ("NetStream:Hooks:MaxConnectionsPerIp", "1")),
+            netStream: ns => ns.AddAcceptedHook(async context =>
+            {
+                if (Interlocked.Increment(ref calls) == 1)
+                {
+                    waiting.SetResult();
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        cancelled.SetResult();
+                        throw;
+                    }
+                }
+
+                return AcceptedResult.Pass;
+            }));
+
+        var first = await Listeners.ConnectAsync(host.EndPoint);
+        await waiting.Task.WaitAsync(Listeners.Timeout);
+        first.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        first.Dispose(); // RST
+
+        await cancelled.Task.WaitAsync(Listeners.Timeout);
+        Assert.Equal("next"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "next"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_peer_that_only_half_closes_keeps_the_hooks_token_and_is_served()
+    {
+        var finSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await EchoHost.StartAsync(Loopback(), netStream: ns => ns.AddAcceptedHook(async context =>
+        {
+            context.Connection.ConnectionClosed.Register(() => finSeen.TrySetResult());
+            await gate.Task.WaitAsync(context.CancellationToken);
+            return AcceptedResult.Pass;
+        }));
+
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        await client.SendAsync("request"u8.ToArray());
+        client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+
+        // The FIN has reached the server (ConnectionClosed fired) while the hook waits: it goes on, and is served.
+        await finSeen.Task.WaitAsync(Listeners.Timeout);
+        gate.SetResult();
+        Assert.Equal("request"u8.ToArray(), await Listeners.ReceiveAsync(client, 64));
+    }
+
+    [Fact]
     public async Task A_throwing_hook_costs_only_its_own_connection()
     {
         var calls = 0;
