@@ -57,12 +57,12 @@ internal static partial class Log
     [LoggerMessage(17, LogLevel.Warning, "Disposing the connection an accepted hook put in place of connection {ConnectionId} failed.")]
     public static partial void ReplacementDisposeFailed(ILogger logger, string connectionId, Exception exception);
 
-    [LoggerMessage(20, LogLevel.Warning, "Could not remove the Unix socket file {Path} at unbind.")]
-    public static partial void UnixSocketFileNotRemoved(ILogger logger, string path, Exception exception);
+    [LoggerMessage(18, LogLevel.Information, "{Count} more connections were refused by accepted hooks and not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
+    public static partial void RefusalsNotLogged(ILogger logger, long count, int perSecond);
 
     [LoggerMessage(19, LogLevel.Information, "{Options} apply to TCP only: not set on the Unix socket endpoint {EndPoint}.")]
     public static partial void TcpOnlyOptionsIgnored(ILogger logger, string options, EndPoint endPoint);
 
-    [LoggerMessage(18, LogLevel.Information, "{Count} more connections were refused by accepted hooks and not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
-    public static partial void RefusalsNotLogged(ILogger logger, long count, int perSecond);
+    [LoggerMessage(20, LogLevel.Warning, "Could not remove the Unix socket file {Path} at unbind.")]
+    public static partial void UnixSocketFileNotRemoved(ILogger logger, string path, Exception exception);
 }
