@@ -249,6 +249,7 @@ public sealed class NetStreamListener : IConnectionListener
             if (_madeByDefault is { } started)
             {
                 // The hook made the default connection and then failed: its loops run, and it owns the socket now.
+                // Aborting it cannot throw (it tolerates a socket the hook closed), and its end is not awaited here.
                 started.Abort(new ConnectionAbortedException("The new_connection hook failed."));
                 _ = started.DisposeAsync().AsTask();
             }

@@ -217,7 +217,15 @@ internal sealed class NetStreamServer(
                 // bug, and the endpoint is lost. Said loudly, and unbound, so that peers are refused rather than left
                 // waiting in the backlog; the stop that follows still drains and releases.
                 HostingLog.AcceptLoopFailed(logger, endpoint.Name, e);
-                await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
+                try
+                {
+                    await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
+                }
+                catch (Exception unbind)
+                {
+                    HostingLog.AcceptLoopFailed(logger, endpoint.Name, unbind);
+                }
+
                 connection = null;
             }
 

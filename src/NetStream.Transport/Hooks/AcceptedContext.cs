@@ -79,16 +79,12 @@ public sealed class AcceptedContext
                         _deadline.CancelAfter(TimeLeft);
                     }
 
-                    // ConnectionClosed also fires at the peer's FIN; NetStream's own connection tells the two apart, and
-                    // another connection type is left to the time limit.
-                    _connectionGone = Original.ConnectionClosed.Register(static state =>
+                    // Not ConnectionClosed, which also fires at the peer's FIN: NetStream's own connection says when it is
+                    // over for good; another connection type is left to the time limit.
+                    if (Original is NetStreamConnection own)
                     {
-                        var context = (AcceptedContext)state!;
-                        if (context.Original is NetStreamConnection { OnlyHalfClosedByPeer: false })
-                        {
-                            context.CancelDeadline();
-                        }
-                    }, this);
+                        _connectionGone = own.ConnectionGone.UnsafeRegister(static state => ((AcceptedContext)state!).CancelDeadline(), this);
+                    }
                 }
 
                 return _deadline.Token;
@@ -156,6 +152,11 @@ public sealed class AcceptedContext
         catch (ObjectDisposedException)
         {
             // The chain ended meanwhile.
+        }
+        catch (AggregateException)
+        {
+            // A hook's callback on the token failed. Its hook sees the token cancelled all the same, and this runs on
+            // a pool thread, where a failure would end the process.
         }
     }
 

@@ -137,7 +137,7 @@ public sealed class AcceptedHookChain
                 var pending = hook.AcceptedAsync(context);
                 var result = pending.IsCompletedSuccessfully
                     ? pending.Result
-                    : await WaitAsync(pending, context).ConfigureAwait(false);
+                    : await WaitAsync(pending, context, replacements).ConfigureAwait(false);
 
                 // Taken before anything else, so that it is disposed whatever follows (once: a hook may hand back one
                 // the chain has seen already, even the original).
@@ -177,7 +177,7 @@ public sealed class AcceptedHookChain
 
             return Refuse(RefusalReasons.HookTimeout, RefusalMode.Reset);
         }
-        catch (OperationCanceledException) when (context.IsGone || context.Original.ConnectionClosed.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.IsGone || (context.Original is not NetStreamConnection && context.Original.ConnectionClosed.IsCancellationRequested))
         {
             Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
             return new Refusal(RefusalReasons.HookFailed, RefusalMode.Reset);
@@ -193,7 +193,7 @@ public sealed class AcceptedHookChain
         }
     }
 
-    private async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context)
+    private async ValueTask<AcceptedResult> WaitAsync(ValueTask<AcceptedResult> pending, AcceptedContext context, List<ConnectionContext> replacements)
     {
         var task = pending.AsTask();
         try
@@ -204,18 +204,18 @@ public sealed class AcceptedHookChain
         {
             // The hook runs on past the limit (or ended just as it passed): what it ends with is nobody's, so a
             // replacement it returns is disposed and a failure observed.
-            _ = DisposeLateResultAsync(task, context, context.Original.ConnectionId);
+            _ = DisposeLateResultAsync(task, context, replacements, context.Original.ConnectionId);
             throw;
         }
     }
 
-    private async Task DisposeLateResultAsync(Task<AcceptedResult> late, AcceptedContext context, string connectionId)
+    private async Task DisposeLateResultAsync(Task<AcceptedResult> late, AcceptedContext context, List<ConnectionContext> replacements, string connectionId)
     {
-        // What the chain had when the hook was late: those are disposed by the chain itself.
-        var current = context.Connection;
+        // What the chain had when the hook was late is the chain's to dispose (it adds nothing more once late).
+        var known = new HashSet<ConnectionContext>(replacements) { context.Original };
         try
         {
-            if ((await late.ConfigureAwait(false)).Connection is { } replacement && replacement != current && replacement != context.Original)
+            if ((await late.ConfigureAwait(false)).Connection is { } replacement && !known.Contains(replacement))
             {
                 await DisposeReplacementAsync(replacement, connectionId).ConfigureAwait(false);
             }
@@ -274,8 +274,15 @@ public sealed class AcceptedHookChain
         {
             // The original too: a wrapper that does not forward Abort must not turn the reset into a FIN.
             var abort = new ConnectionAbortedException($"Refused by an accepted hook: {refusal.Reason}.");
-            context.Connection.Abort(abort);
-            context.Original.Abort(abort);
+            try
+            {
+                context.Connection.Abort(abort);
+            }
+            finally
+            {
+                context.Original.Abort(abort);
+            }
+
             return;
         }
 

@@ -34,7 +34,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private ConnectionAbortedException? _abortReason;
     private int _aborted;
     private int _closedFired;
-    private bool _peerFinished;
+    private CancellationTokenSource? _gone;   // made when first asked for: see ConnectionGone
+    private bool _isGone;
     private bool _socketClosed;
     private Task _processing = Task.CompletedTask;
     private Task? _disposing;
@@ -80,10 +81,25 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     internal Socket Socket => _socket;
 
     /// <summary>
-    /// Whether the receive side ended with the peer's FIN and nothing worse happened: a half-close, after which
-    /// the connection may still serve. Read when <see cref="ConnectionClosed"/> has fired.
+    /// Cancelled when the connection is over for good: reset, failed, aborted or closed by us. Unlike
+    /// <see cref="ConnectionClosed"/>, not at the peer's FIN, after which a half-closed peer may still be served.
     /// </summary>
-    internal bool OnlyHalfClosedByPeer => Volatile.Read(ref _peerFinished) && Volatile.Read(ref _aborted) == 0;
+    internal CancellationToken ConnectionGone
+    {
+        get
+        {
+            lock (_closed)
+            {
+                if (_isGone)
+                {
+                    return new CancellationToken(canceled: true);
+                }
+
+                _gone ??= new CancellationTokenSource();
+                return _gone.Token;
+            }
+        }
+    }
 
     /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
     internal void Start() => _processing = RunAsync();
@@ -151,6 +167,27 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
     }
 
+    private void MarkGone()
+    {
+        CancellationTokenSource? gone;
+        lock (_closed)
+        {
+            if (_isGone)
+            {
+                return;
+            }
+
+            _isGone = true;
+            gone = _gone;
+        }
+
+        if (gone is not null)
+        {
+            // Never inline, as ConnectionClosed.
+            ThreadPool.UnsafeQueueUserWorkItem(static gone => gone.Cancel(), gone, preferLocal: false);
+        }
+    }
+
     private void FireConnectionClosed()
     {
         if (Interlocked.Exchange(ref _closedFired, 1) == 0)
@@ -200,7 +237,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     }
 
                     fin = true;
-                    Volatile.Write(ref _peerFinished, true);
                     break;
                 }
 
@@ -222,6 +258,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             var closedByUs = !fin && error is null && Volatile.Read(ref _socketClosed);
             // One exception per connection, as it may be thrown on several threads.
             await _input.CompleteAsync(_abortReason ?? error ?? (closedByUs ? new ConnectionAbortedException(OutputCompleted) : null)).ConfigureAwait(false);
+            if (!fin)
+            {
+                MarkGone();
+            }
+
             FireConnectionClosed();
         }
     }
@@ -294,11 +335,14 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     DiscardUnreadInput();
                 }
             }
-            catch (SocketException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                // The peer may already be gone; closing is all that is left to do.
+                // The peer may already be gone, or a failing new_connection hook closed the socket itself; closing is
+                // all that is left to do.
             }
         }
+
+        MarkGone();
 
         // Outside the lock, since with the Linger option close() waits until the kernel has sent what it holds: then
         // not on this thread either, which may be an I/O thread other connections share, nor on a pool thread (a burst

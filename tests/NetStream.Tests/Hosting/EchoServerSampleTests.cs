@@ -15,7 +15,9 @@ public sealed partial class EchoServerSampleTests
     {
         var directory = Listeners.TempDirectory();
         var socketPath = Path.Combine(directory, "echo.sock");
-        using var child = EchoServerSample.Start(new Dictionary<string, string>
+        // Through env(1) with SIGINT back to its default: a test run started in the background of a script inherits
+        // SIGINT ignored, and .NET then leaves it ignored, as a program should.
+        using var child = ChildProcess.Start("/usr/bin/env", ["--default-signal=INT", EchoServerSample.DotnetHost(), EchoServerSample.DllPath()], new Dictionary<string, string>
         {
             // Port 0 and a Unix socket of the test's own, never the sample's fixed endpoints.
             ["NetStream__Endpoints__Echo__Url"] = "tcp://127.0.0.1:0",
