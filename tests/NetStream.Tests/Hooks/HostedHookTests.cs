@@ -238,15 +238,7 @@ public sealed class HostedHookTests
                 if (Interlocked.Increment(ref calls) == 1)
                 {
                     waiting.SetResult();
-                    try
-                    {
-                        await Task.Delay(Timeout.Infinite, context.CancellationToken);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        cancelled.SetResult();
-                        throw;
-                    }
+                    await WaitForCancellationAsync(context, cancelled);
                 }
 
                 return AcceptedResult.Pass;
@@ -283,16 +275,7 @@ public sealed class HostedHookTests
         await using var host = await EchoHost.StartAsync(Loopback(("NetStream:Hooks:Timeout", "-00:00:00.001")), netStream: ns => ns.AddAcceptedHook(async context =>
         {
             context.Connection.ConnectionClosed.Register(() => finSeen.TrySetResult(context.Connection));
-            try
-            {
-                await Task.Delay(Timeout.Infinite, context.CancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                cancelled.SetResult();
-                throw;
-            }
-
+            await WaitForCancellationAsync(context, cancelled);
             return AcceptedResult.Pass;
         }));
 
@@ -426,6 +409,20 @@ public sealed class HostedHookTests
         var error = await EchoHost.StartFailsAsync(settings);
         Assert.Contains("NetStream:Endpoints:E0:Hooks", error.Message);
         Assert.Contains("NetStream:Hooks", error.Message);
+    }
+
+    /// <summary>Waits for the hook's token, says when it was cancelled, and fails as a cancelled hook does.</summary>
+    private static async Task WaitForCancellationAsync(AcceptedContext context, TaskCompletionSource cancelled)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            cancelled.SetResult();
+            throw;
+        }
     }
 
     /// <summary>Makes the default connection, and then fails on the first.</summary>
