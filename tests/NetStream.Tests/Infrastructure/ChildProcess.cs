@@ -70,6 +70,15 @@ internal sealed partial class ChildProcess : IDisposable
     /// <summary>The first line, already written or still to come, that <paramref name="match"/> accepts.</summary>
     /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>; the message holds the output.</exception>
     /// <exception cref="InvalidOperationException">The child closed its output first; the message holds it.</exception>
+    /// <summary>How many lines the child wrote so far that <paramref name="match"/> accepts.</summary>
+    public int CountLines(Func<string, bool> match)
+    {
+        lock (_lines)
+        {
+            return _lines.Count(match);
+        }
+    }
+
     public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout) => WaitForLinesAsync(match, 1, timeout);
 
     /// <summary>The <paramref name="count"/>th line, already written or still to come, that <paramref name="match"/>
