@@ -17,7 +17,7 @@ public sealed class AcceptedHookChain
     /// <summary>Refusals logged one by one per second at most; the rest are counted in one line.</summary>
     internal const int RefusalLogsPerSecond = 20;
 
-    private readonly LogBudget _refusalLogs = new(RefusalLogsPerSecond);
+    private readonly LogBudget _refusalLogs;
     private readonly Step[] _steps;
     private readonly TimeSpan _timeout;
     private readonly IServiceProvider _services;
@@ -35,6 +35,7 @@ public sealed class AcceptedHookChain
         _timeout = options.Timeout;
         _logger = loggerFactory.CreateLogger("NetStream.Hooks");
         _metrics = metrics;
+        _refusalLogs = new LogBudget(RefusalLogsPerSecond, heldBack => Log.RefusalsNotLogged(_logger, heldBack, RefusalLogsPerSecond));
         _steps = Plan(registrations.ToList(), options, services);
     }
 
@@ -247,20 +248,7 @@ public sealed class AcceptedHookChain
     }
 
     /// <summary>Whether a refusal's log line fits in this second's budget (a peer can cause refusals at will).</summary>
-    private bool TakeLogBudget()
-    {
-        if (!_refusalLogs.TryTake(out var skipped))
-        {
-            return false;
-        }
-
-        if (skipped > 0)
-        {
-            Log.RefusalsNotLogged(_logger, skipped, RefusalLogsPerSecond);
-        }
-
-        return true;
-    }
+    private bool TakeLogBudget() => _refusalLogs.TryTake();
 
     private Refusal Refuse(string reason, RefusalMode mode)
     {

@@ -7,10 +7,36 @@ namespace NetStream.Tests.Infrastructure;
 internal sealed class LogRecorder : ILoggerProvider
 {
     private readonly ConcurrentQueue<Entry> _entries = new();
+    private TaskCompletionSource _nextEntry = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyCollection<Entry> Entries => _entries.ToArray();
 
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _entries);
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, this);
+
+    /// <summary>Waits until the entries logged so far satisfy <paramref name="condition"/>.</summary>
+    /// <exception cref="TimeoutException">They do not within <paramref name="timeout"/>.</exception>
+    public async Task WaitUntilAsync(Func<IReadOnlyCollection<Entry>, bool> condition, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            // Taken before the check, so that an entry logged in between still wakes this wait.
+            var next = Volatile.Read(ref _nextEntry).Task;
+            if (condition(Entries))
+            {
+                return;
+            }
+
+            try
+            {
+                await next.WaitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"The log did not reach the expected state in {timeout}.");
+            }
+        }
+    }
 
     public void Dispose()
     {
@@ -18,7 +44,13 @@ internal sealed class LogRecorder : ILoggerProvider
 
     public sealed record Entry(string Category, LogLevel Level, int EventId, string Message, Exception? Exception);
 
-    private sealed class Logger(string category, ConcurrentQueue<Entry> entries) : ILogger
+    private void Add(Entry entry)
+    {
+        _entries.Enqueue(entry);
+        Interlocked.Exchange(ref _nextEntry, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).SetResult();
+    }
+
+    private sealed class Logger(string category, LogRecorder recorder) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
@@ -26,6 +58,6 @@ internal sealed class LogRecorder : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            entries.Enqueue(new Entry(category, logLevel, eventId.Id, formatter(state, exception), exception));
+            recorder.Add(new Entry(category, logLevel, eventId.Id, formatter(state, exception), exception));
     }
 }
