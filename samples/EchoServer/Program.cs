@@ -1,6 +1,7 @@
 using EchoServer;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 
 // Endpoints and options come from appsettings.json's NetStream section; override any of them on the
@@ -14,5 +15,9 @@ var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 builder.Services
     .AddNetStreamServer(server => server.UseConnectionHandler<EchoHandler>())
     .AddAcceptedHook<PeerLogger>();
+
+// The NetStream meter's measurements on the console once enabled, e.g. --Metrics:EnabledMetrics:NetStream=true
+// (a debugging aid; in production read the meter with dotnet-counters or an OpenTelemetry exporter).
+builder.Metrics.AddDebugConsole();
 
 await builder.Build().RunAsync();

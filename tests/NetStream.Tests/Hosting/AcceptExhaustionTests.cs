@@ -37,6 +37,9 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
         ["Logging__Console__FormatterOptions__SingleLine"] = "true",
         ["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled",
 
+        // The NetStream meter's measurements on stdout, one line each (the sample's debug console listener).
+        ["Metrics__EnabledMetrics__NetStream"] = "true",
+
         // Connections closing at Debug: the test waits for the warm-up ones to be gone.
         ["Logging__LogLevel__NetStream.Hosting"] = "Debug",
 
@@ -85,6 +88,8 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
             var warning = await backoff;
             Assert.StartsWith("warn: NetStream.Transport[4] Accept on ", warning);
             Assert.Contains("failed with TooManyOpenSockets", warning);
+            await server.WaitForLineAsync(l => IsMeasurement(l, "netstream.accept.errors"), Listeners.Timeout);
+            await server.WaitForLineAsync(l => IsMeasurement(l, "netstream.accept.backoffs"), Listeners.Timeout);
 
             // Clients the kernel queues while the server cannot take them: any descriptor the server frees in the
             // window is taken at its next retry, and some are still left queued at the end of it.
@@ -131,6 +136,9 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>A measurement of <paramref name="instrument"/> that the debug console listener wrote: "NetStream-name 1 {unit}".</summary>
+    private static bool IsMeasurement(string line, string instrument) => Regex.IsMatch(line, $@"^NetStream-{Regex.Escape(instrument)} \d+ \{{");
 
     /// <summary>The hosted server's "accepted" line (event 102) for a connection on the TCP endpoint.</summary>
     private static bool IsAcceptedOnEcho(string line) => line.Contains("NetStreamServer[102]") && line.Contains(" accepted on Echo ");
