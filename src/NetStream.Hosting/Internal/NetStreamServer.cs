@@ -204,7 +204,7 @@ internal sealed class NetStreamServer(
 
     private async Task AcceptLoopAsync(Endpoint endpoint)
     {
-        while (await TakeSlotsAsync(endpoint).ConfigureAwait(false))
+        while (await WaitForRoomAsync(endpoint).ConfigureAwait(false))
         {
             ConnectionContext? connection;
             try
@@ -231,7 +231,15 @@ internal sealed class NetStreamServer(
 
             if (connection is null)
             {
-                ReleaseSlots(endpoint);
+                endpoint.Slots?.Release();
+                return;
+            }
+
+            if (!await TakeTotalSlotAsync().ConfigureAwait(false))
+            {
+                // Stopping while the connection waited for a slot: it was never served.
+                endpoint.Slots?.Release();
+                await CloseUnservedAsync(endpoint, connection).ConfigureAwait(false);
                 return;
             }
 
@@ -242,8 +250,12 @@ internal sealed class NetStreamServer(
         }
     }
 
-    /// <summary>At a limit, waits for a slot: the kernel's backlog holds new peers meanwhile. <see langword="false"/> once stopping.</summary>
-    private async Task<bool> TakeSlotsAsync(Endpoint endpoint)
+    /// <summary>
+    /// At a limit, waits until a connection could be served: the kernel's backlog holds new peers meanwhile. Takes the
+    /// endpoint's own slot, but only looks at the server's: an idle endpoint must not hold a slot of the whole
+    /// server while it waits for a peer. <see langword="false"/> once stopping.
+    /// </summary>
+    private async Task<bool> WaitForRoomAsync(Endpoint endpoint)
     {
         try
         {
@@ -257,6 +269,23 @@ internal sealed class NetStreamServer(
             return false;
         }
 
+        if (!await TakeTotalSlotAsync().ConfigureAwait(false))
+        {
+            endpoint.Slots?.Release();
+            return false;
+        }
+
+        _totalSlots?.Release();
+        return true;
+    }
+
+    /// <summary>
+    /// Takes a slot of the server's for an accepted connection. Another endpoint may have taken the last one since
+    /// <see cref="WaitForRoomAsync"/>: the connection then waits for one, as it would have in the backlog.
+    /// <see langword="false"/> once stopping.
+    /// </summary>
+    private async Task<bool> TakeTotalSlotAsync()
+    {
         try
         {
             if (_totalSlots is { } total)
@@ -268,8 +297,20 @@ internal sealed class NetStreamServer(
         }
         catch (OperationCanceledException)
         {
-            endpoint.Slots?.Release();
             return false;
+        }
+    }
+
+    private async Task CloseUnservedAsync(Endpoint endpoint, ConnectionContext connection)
+    {
+        try
+        {
+            connection.Abort(new ConnectionAbortedException("The server is stopping."));
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            HostingLog.DisposeFailed(logger, connection.ConnectionId, endpoint.Name, e);
         }
     }
 

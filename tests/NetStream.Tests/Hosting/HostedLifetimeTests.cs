@@ -175,6 +175,37 @@ public sealed class HostedLifetimeTests
     }
 
     [Fact]
+    public async Task The_server_wide_limit_counts_connections_not_endpoints_waiting_for_one()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0");
+        settings["NetStream:MaxConnections"] = "1";
+        await using var host = await EchoHost.StartAsync(settings);
+
+        // One client at a time, each gone before the next: never over the limit, so each is served, whichever
+        // endpoint it picks (an idle endpoint's accept loop once kept the only slot).
+        foreach (var endPoint in new[] { host.EndPoints[0], host.EndPoints[0], host.EndPoints[1], host.EndPoints[0] })
+        {
+            using var client = await Listeners.ConnectAsync(endPoint);
+            Assert.Equal("x"u8.ToArray(), await EchoClient.EchoOnceAsync(client, "x"u8.ToArray()).WaitAsync(Listeners.Timeout));
+            client.Shutdown(SocketShutdown.Send);
+            Assert.True(await EchoClient.SeesCloseAsync(client));
+        }
+
+        // And the limit spans endpoints: a client of the other one waits while one is served.
+        var first = await Listeners.ConnectAsync(host.EndPoints[0]);
+        Assert.Equal("a"u8.ToArray(), await EchoClient.EchoOnceAsync(first, "a"u8.ToArray()));
+        using var second = await Listeners.ConnectAsync(host.EndPoints[1]);
+        await second.SendAsync("b"u8.ToArray());
+        var reply = Listeners.ReceiveAsync(second, 1);
+        Assert.NotSame(reply, await Task.WhenAny(reply, Task.Delay(300)));
+
+        first.Shutdown(SocketShutdown.Send);
+        Assert.True(await EchoClient.SeesCloseAsync(first));
+        first.Dispose();
+        Assert.Equal("b"u8.ToArray(), await reply.WaitAsync(Listeners.Timeout));
+    }
+
+    [Fact]
     public async Task Stop_at_the_connection_limit_still_aborts_after_the_shutdown_timeout()
     {
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
