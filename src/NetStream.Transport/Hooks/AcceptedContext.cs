@@ -17,6 +17,7 @@ public sealed class AcceptedContext
     private List<(Action<object?> Callback, object? State)>? _onClosed;
     private AsyncServiceScope? _scope;
     private CancellationTokenSource? _deadline;
+    private Timer? _deadlineTimer;
     private CancellationTokenRegistration _connectionGone;
     private bool _closed;
     private volatile bool _gone;
@@ -76,14 +77,15 @@ public sealed class AcceptedContext
                     _deadline = new CancellationTokenSource();
                     if (_timeout != Timeout.InfiniteTimeSpan)
                     {
-                        _deadline.CancelAfter(TimeLeft);
+                        // Not CancelAfter: its timer would let a hook's failing token callback end the process.
+                        _deadlineTimer = new Timer(static state => ((AcceptedContext)state!).CancelDeadline(connectionGone: false), this, TimeLeft, Timeout.InfiniteTimeSpan);
                     }
 
                     // Not ConnectionClosed, which also fires at the peer's FIN: NetStream's own connection says when it is
                     // over for good; another connection type is left to the time limit.
                     if (Original is NetStreamConnection own)
                     {
-                        _connectionGone = own.ConnectionGone.UnsafeRegister(static state => ((AcceptedContext)state!).CancelDeadline(), this);
+                        _connectionGone = own.ConnectionGone.UnsafeRegister(static state => ((AcceptedContext)state!).CancelDeadline(connectionGone: true), this);
                     }
                 }
 
@@ -135,9 +137,14 @@ public sealed class AcceptedContext
     /// <summary>Whether the connection was reset or aborted while the hooks ran.</summary>
     internal bool IsGone => _gone;
 
-    private void CancelDeadline()
+    /// <summary>Cancels the hooks' token: the time limit passed, or (<paramref name="connectionGone"/>) the connection is over.</summary>
+    private void CancelDeadline(bool connectionGone)
     {
-        _gone = true;
+        if (connectionGone)
+        {
+            _gone = true;
+        }
+
         CancellationTokenSource? deadline;
         lock (_gate)
         {
@@ -156,7 +163,7 @@ public sealed class AcceptedContext
         catch (AggregateException)
         {
             // A hook's callback on the token failed. Its hook sees the token cancelled all the same, and this runs on
-            // a pool thread, where a failure would end the process.
+            // a timer or pool thread, where a failure would end the process.
         }
     }
 
@@ -175,6 +182,7 @@ public sealed class AcceptedContext
             // A hook still running past the limit keeps a token that is already cancelled.
             // Unregister, not Dispose: that would wait for a running callback, which takes this lock.
             _connectionGone.Unregister();
+            _deadlineTimer?.Dispose();
             _deadline?.Dispose();
         }
 

@@ -65,4 +65,7 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Warning, "Could not remove the Unix socket file {Path} at unbind.")]
     public static partial void UnixSocketFileNotRemoved(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(21, LogLevel.Error, "A ConnectionClosed callback of connection {ConnectionId} failed; the other callbacks ran.")]
+    public static partial void ConnectionClosedCallbackFailed(ILogger logger, string connectionId, Exception exception);
 }

@@ -193,7 +193,20 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         if (Interlocked.Exchange(ref _closedFired, 1) == 0)
         {
             // Never inline: ConnectionClosed callbacks must not run on the I/O thread that ended a loop.
-            ThreadPool.UnsafeQueueUserWorkItem(static closed => closed.Cancel(), _closed, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.CancelConnectionClosed(), this, preferLocal: false);
+        }
+    }
+
+    private void CancelConnectionClosed()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (AggregateException e)
+        {
+            // The application's callback failed; on a pool thread that would end the process.
+            Log.ConnectionClosedCallbackFailed(_logger, ConnectionId, e);
         }
     }
 
