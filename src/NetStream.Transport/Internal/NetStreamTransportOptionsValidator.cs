@@ -35,9 +35,10 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");
 
         var keepAlive = options.KeepAlive;
-        Check(keepAlive.Idle is null || keepAlive.Idle >= TimeSpan.FromSeconds(1), "KeepAlive:Idle", keepAlive.Idle, "must be at least one second");
-        Check(keepAlive.Interval is null || keepAlive.Interval >= TimeSpan.FromSeconds(1), "KeepAlive:Interval", keepAlive.Interval, "must be at least one second");
-        Check(keepAlive.Count is null or > 0, "KeepAlive:Count", keepAlive.Count, "must be a positive number");
+        // Linux's own bounds (net/ipv4/tcp.c): past them every accepted socket would fail to take the option.
+        Check(keepAlive.Idle is null || IsKeepAliveTime(keepAlive.Idle.Value), "KeepAlive:Idle", keepAlive.Idle, "must be from 1 second to 32767 seconds (09:06:07)");
+        Check(keepAlive.Interval is null || IsKeepAliveTime(keepAlive.Interval.Value), "KeepAlive:Interval", keepAlive.Interval, "must be from 1 second to 32767 seconds (09:06:07)");
+        Check(keepAlive.Count is null or >= 1 and <= 127, "KeepAlive:Count", keepAlive.Count, "must be from 1 to 127");
 
         var timeout = options.Hooks.Timeout;
         Check((timeout > TimeSpan.Zero && timeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1)) || timeout == Timeout.InfiniteTimeSpan, "Hooks:Timeout", timeout, "must be positive and under 24 days, or -00:00:00.001 for no limit");
@@ -53,6 +54,8 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
 
         return errors;
     }
+
+    private static bool IsKeepAliveTime(TimeSpan time) => time >= TimeSpan.FromSeconds(1) && time < TimeSpan.FromSeconds(32768);
 
     private static bool IsValidMode(string? mode)
     {
