@@ -32,4 +32,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(109, LogLevel.Warning, "Disposing connection {ConnectionId} on {Name} failed.")]
     public static partial void DisposeFailed(ILogger logger, string connectionId, string name, Exception exception);
+
+    [LoggerMessage(110, LogLevel.Debug, "The handler of connection {ConnectionId} on {Name} ended with the shutdown's abort.")]
+    public static partial void HandlerAbortedOnShutdown(ILogger logger, string connectionId, string name);
 }

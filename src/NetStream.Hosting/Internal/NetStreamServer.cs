@@ -33,6 +33,7 @@ internal sealed class NetStreamServer(
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ConnectionContext, Task> _connections = new();
     private SemaphoreSlim? _totalSlots;
+    private volatile bool _abortingOnShutdown;
 
     /// <summary>The endpoints bound by <see cref="StartAsync"/>, port 0 resolved (for tests).</summary>
     internal IReadOnlyList<System.Net.EndPoint> BoundEndPoints => _endpoints.Select(e => e.Listener.EndPoint).ToList();
@@ -93,6 +94,7 @@ internal sealed class NetStreamServer(
         if (await Task.WhenAny(drained, Task.Delay(drainTime, cancellationToken)).ConfigureAwait(false) != drained)
         {
             HostingLog.AbortingOnShutdown(logger, _connections.Count);
+            _abortingOnShutdown = true;
             foreach (var connection in _connections.Keys)
             {
                 connection.Abort(new ConnectionAbortedException("The server is shutting down."));
@@ -330,6 +332,11 @@ internal sealed class NetStreamServer(
         try
         {
             await hooks.RunAsync(connection, application, endpoint.Name).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_abortingOnShutdown && e is ConnectionAbortedException or OperationCanceledException)
+        {
+            // What the stop asked for, not a failure of the handler's.
+            HostingLog.HandlerAbortedOnShutdown(logger, connection.ConnectionId, endpoint.Name);
         }
         catch (Exception e)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using NetStream.Hosting.Internal;
 using NetStream.Tests.Infrastructure;
 
@@ -106,6 +107,51 @@ public sealed class HostedLifetimeTests
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stop took {clock.Elapsed}");
         Assert.True(await EchoClient.SeesCloseAsync(client));
+    }
+
+    [Fact]
+    public async Task A_handler_ended_by_the_shutdown_abort_is_not_logged_as_failed()
+    {
+        var logs = new LogRecorder();
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:ShutdownTimeout"] = "00:00:00.2";
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var host = await EchoHost.StartAsync(
+            settings,
+            server => server.Run(async connection =>
+            {
+                // Reads until the input ends, as most handlers do: the abort ends it with a ConnectionAbortedException.
+                reading.TrySetResult();
+                try
+                {
+                    while (true)
+                    {
+                        var result = await connection.Transport.Input.ReadAsync();
+                        connection.Transport.Input.AdvanceTo(result.Buffer.End);
+                        if (result.IsCompleted)
+                        {
+                            return;
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    ended.TrySetResult(e);
+                    throw;
+                }
+            }),
+            ns => ns.Services.AddSingleton<ILoggerProvider>(logs));
+        await using var _ = host;
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+        await reading.Task.WaitAsync(Listeners.Timeout);
+
+        // The client stays: the handler waits to read until the stop aborts it.
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        await host.StopAsync(timeout.Token).WaitAsync(Listeners.Timeout);
+
+        Assert.IsType<ConnectionAbortedException>(await ended.Task.WaitAsync(Listeners.Timeout));
+        Assert.DoesNotContain(logs.Entries, e => e.EventId == 104);
     }
 
     [Fact]
