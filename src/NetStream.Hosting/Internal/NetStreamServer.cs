@@ -202,6 +202,11 @@ internal sealed class NetStreamServer(
         {
             throw new AddressInUseException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
+        catch (Exception e) when (e is IOException or NotSupportedException or ArgumentException)
+        {
+            // The transport says what failed; the key says which endpoint it was.
+            throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
+        }
     }
 
     private async Task AcceptLoopAsync(Endpoint endpoint)

@@ -83,7 +83,16 @@ internal static class ListenSocket
 
     private static Bound Inherit(FileHandleEndPoint endPoint, int backlog)
     {
-        // Already bound by whoever passed it on (systemd, a parent process): wrap it, never re-bind it.
+        // Already bound by whoever passed it on (systemd, a parent process): wrap it, never re-bind it. Checked first:
+        // a socket wrapping a descriptor owns it, and would close, say, a standard stream it was wrongly given.
+        var target = DescriptorTarget(endPoint.FileHandle);
+        if (target is null || !target.StartsWith("socket:", StringComparison.Ordinal))
+        {
+            throw new IOException(target is null
+                ? $"The inherited descriptor {endPoint.FileHandle} is not open in this process."
+                : $"The inherited descriptor {endPoint.FileHandle} is not a socket: it is {target}.");
+        }
+
         var socket = new Socket(new SafeSocketHandle((IntPtr)endPoint.FileHandle, ownsHandle: true));
         if (socket.SocketType != SocketType.Stream)
         {
@@ -108,6 +117,19 @@ internal static class ListenSocket
         }
     }
 
+    /// <summary>What the descriptor refers to, as <c>/proc/self/fd</c> shows it (<c>socket:[inode]</c>, a path, ...); null if it is not open.</summary>
+    private static string? DescriptorTarget(ulong descriptor)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{descriptor}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static void Bind(Socket socket, EndPoint endPoint)
     {
         try
@@ -118,5 +140,19 @@ internal static class ListenSocket
         {
             throw new AddressInUseException($"{endPoint} is already in use.", e);
         }
+        catch (SocketException e)
+        {
+            throw new IOException($"Binding {endPoint} failed: {e.Message}{BindHint(endPoint, e.SocketErrorCode)}", e);
+        }
     }
+
+    /// <summary>What the kernel's terse error usually means for this kind of endpoint.</summary>
+    private static string BindHint(EndPoint endPoint, SocketError error) => (endPoint, error) switch
+    {
+        (UnixDomainSocketEndPoint unix, _) when Path.GetDirectoryName(unix.ToString()) is { Length: > 0 } directory && !Directory.Exists(directory)
+            => $" (the directory {directory} does not exist).",
+        (IPEndPoint, SocketError.AddressNotAvailable) => " (the address is not one of this host's).",
+        (_, SocketError.AccessDenied) => " (this process may not bind it: a port under 1024 needs CAP_NET_BIND_SERVICE, a socket file write access to its directory).",
+        _ => ".",
+    };
 }

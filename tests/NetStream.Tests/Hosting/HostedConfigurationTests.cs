@@ -131,6 +131,57 @@ public sealed class HostedConfigurationTests
     }
 
     [Fact]
+    public async Task A_unix_path_in_a_missing_directory_fails_start_naming_the_key_and_the_directory()
+    {
+        var directory = Path.Combine(Listeners.TempDirectory(), "missing");
+        var url = "unix:" + Path.Combine(directory, "e.sock");
+
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints(url));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains($"NetStream:Endpoints:E0:Url = '{url}'", error.Message);
+        Assert.Contains($"the directory {directory} does not exist", error.Message);
+    }
+
+    [Fact]
+    public async Task An_address_not_of_this_host_fails_start_saying_so()
+    {
+        // 192.0.2.0/24 is TEST-NET-1, documentation only: no host has it.
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints("tcp://192.0.2.1:0"));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("NetStream:Endpoints:E0:Url = 'tcp://192.0.2.1:0'", error.Message);
+        Assert.Contains("not one of this host's", error.Message);
+    }
+
+    [Fact]
+    public async Task An_fd_url_that_is_not_a_socket_fails_start_and_leaves_the_descriptor_open()
+    {
+        var path = Path.Combine(Listeners.TempDirectory(), "not-a-socket");
+        using var file = File.Create(path);
+        var descriptor = file.SafeFileHandle.DangerousGetHandle();
+
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints($"fd:{descriptor}"));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains($"NetStream:Endpoints:E0:Url = 'fd:{descriptor}'", error.Message);
+        Assert.Contains($"is not a socket: it is {path}", error.Message);
+        file.WriteByte(1); // still open: not closed by a socket that wrongly took it
+        file.Flush();
+    }
+
+    [Fact]
+    public async Task An_fd_url_that_is_not_open_fails_start_saying_so()
+    {
+        // Far above this process's descriptors, under the kernel's limit.
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints("fd:19999"));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("NetStream:Endpoints:E0:Url = 'fd:19999'", error.Message);
+        Assert.Contains("is not open in this process", error.Message);
+    }
+
+    [Fact]
     public async Task A_failed_start_releases_the_endpoints_it_had_bound()
     {
         var path = Path.Combine(Listeners.TempDirectory(), "e.sock");
