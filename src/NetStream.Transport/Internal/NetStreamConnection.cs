@@ -28,6 +28,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
     private readonly bool _waitForData;
     private readonly bool _closeBlocks;
+    private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
 
@@ -52,6 +53,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         _io = new SocketsConnectionIo(socket, sendOperations);
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         _closeBlocks = options.Linger > TimeSpan.Zero;
+        _corked = options.Cork && socket.ProtocolType == ProtocolType.Tcp;
         _logger = logger;
         MemoryPool = pool;
         LocalEndPoint = socket.LocalEndPoint;
@@ -303,6 +305,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                         error = Classify(sent.Error);
                         break;
                     }
+
+                    if (_corked)
+                    {
+                        PushCorkedFrame();
+                    }
                 }
 
                 _output.AdvanceTo(buffer.End);
@@ -323,6 +330,23 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
             await _output.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
             _input.CancelPendingFlush();
+        }
+    }
+
+    /// <summary>
+    /// With TCP_CORK the kernel holds a partial frame back for up to 200 ms, waiting for more: all that was flushed is
+    /// sent now, so uncorking pushes it out, and corking again gathers the next flush's writes into full frames.
+    /// </summary>
+    private void PushCorkedFrame()
+    {
+        try
+        {
+            _socket.SetRawSocketOption(SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpCork, [0, 0, 0, 0]);
+            _socket.SetRawSocketOption(SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpCork, [1, 0, 0, 0]);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closing meanwhile: the next send, if any, finds out.
         }
     }
 

@@ -93,6 +93,23 @@ public sealed class ListenTests
     }
 
     [Fact]
+    public async Task With_cork_each_flush_is_sent_at_once_not_after_the_kernels_200_ms()
+    {
+        const int Rounds = 10;
+        await using var host = await EchoHost.StartAsync(new Dictionary<string, string?>(EchoHost.Endpoints("tcp://127.0.0.1:0")) { ["NetStream:Cork"] = "true" });
+        using var client = await Listeners.ConnectAsync(host.EndPoint);
+
+        // Corked and never pushed, each 1-byte reply would wait for the kernel's cork timer: at least 200 ms a round.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < Rounds; i++)
+        {
+            Assert.Equal(new[] { (byte)i }, await EchoClient.EchoOnceAsync(client, [(byte)i]));
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(200 * Rounds), $"{Rounds} corked round trips took {clock.ElapsedMilliseconds} ms.");
+    }
+
+    [Fact]
     public async Task Every_configured_option_is_read_back_from_the_accepted_socket()
     {
         await using var listener = await Listeners.BindLoopbackAsync(o =>
