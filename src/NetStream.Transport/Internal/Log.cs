@@ -60,7 +60,7 @@ internal static partial class Log
     [LoggerMessage(18, LogLevel.Information, "{Count} more connections were refused by accepted hooks and not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
     public static partial void RefusalsNotLogged(ILogger logger, long count, int perSecond);
 
-    [LoggerMessage(19, LogLevel.Information, "{Options} apply to TCP only: not set on the Unix socket endpoint {EndPoint}.")]
+    [LoggerMessage(19, LogLevel.Information, "TCP-only options not set on the Unix socket endpoint {EndPoint}: {Options}.")]
     public static partial void TcpOnlyOptionsIgnored(ILogger logger, string options, EndPoint endPoint);
 
     [LoggerMessage(20, LogLevel.Warning, "Could not remove the Unix socket file {Path} at unbind.")]

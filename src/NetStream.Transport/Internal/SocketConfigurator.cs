@@ -27,10 +27,6 @@ internal static class SocketConfigurator
                 SetRaw(listener, "SO_REUSEPORT", SocketOptionNames.SolSocket, SocketOptionNames.SoReusePort, 1);
             }
         }
-        else if (options.ReusePort)
-        {
-            throw new NotSupportedException("SO_REUSEPORT applies to TCP endpoints only; turn NetStream:ReusePort off for this Unix socket endpoint.");
-        }
 
         // The receive buffer must be sized before listen so the window scale offered in the handshake fits it.
         if (options.ReceiveBufferSize is { } receive)
@@ -63,6 +59,7 @@ internal static class SocketConfigurator
         Add(options.OobInline, "OobInline");
         Add(options.Linger is not null, "Linger");
         Add(options.KeepAlive.Enabled, "KeepAlive");
+        Add(options.ReusePort, "ReusePort");
         return set;
     }
 

@@ -249,28 +249,19 @@ public sealed class ListenTests
     }
 
     [Fact]
-    public async Task Reuse_port_on_a_unix_socket_is_refused()
-    {
-        var path = Path.Combine(Listeners.TempDirectory(), "r.sock");
-
-        await Assert.ThrowsAsync<NotSupportedException>(async () =>
-            await Listeners.BindAsync(new UnixDomainSocketEndPoint(path), o => o.ReusePort = true));
-        Assert.False(File.Exists(path));
-    }
-
-    [Fact]
     public async Task Tcp_only_options_set_for_a_unix_socket_endpoint_are_named_in_a_log_line()
     {
         var logs = new LogRecorder();
         using var loggers = new Microsoft.Extensions.Logging.LoggerFactory([logs]);
-        var options = new NetStreamTransportOptions { Cork = true, KeepAlive = { Enabled = true } };
+        var options = new NetStreamTransportOptions { Cork = true, KeepAlive = { Enabled = true }, ReusePort = true };
         var factory = new NetStreamTransportFactory(Microsoft.Extensions.Options.Options.Create(options), loggers);
         var path = Path.Combine(Listeners.TempDirectory(), "t.sock");
 
         await using var listener = await factory.BindAsync(new UnixDomainSocketEndPoint(path), options);
 
         var line = Assert.Single(logs.Entries, e => e.EventId == 19);
-        Assert.Equal($"Cork, KeepAlive apply to TCP only: not set on the Unix socket endpoint {path}.", line.Message);
+        Assert.Equal($"TCP-only options not set on the Unix socket endpoint {path}: Cork, KeepAlive, ReusePort.", line.Message);
+        Assert.Equal(0, GetInt(listener.Socket, SolSocket, SoReusePort));
     }
 
     [Fact]
