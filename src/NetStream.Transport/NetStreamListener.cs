@@ -70,8 +70,11 @@ public sealed class NetStreamListener : IConnectionListener
     /// <summary>The bound address, with port 0 resolved to the port the kernel chose.</summary>
     public EndPoint EndPoint { get; }
 
-    /// <summary>The backlog passed to <c>listen(2)</c> (the kernel caps it at <c>SOMAXCONN</c>).</summary>
-    public int Backlog { get; }
+    /// <summary>
+    /// The backlog passed to <c>listen(2)</c> (the kernel caps it at <c>SOMAXCONN</c>); <see langword="null"/> for an
+    /// inherited socket that was listening already, whose backlog its owner chose.
+    /// </summary>
+    public int? Backlog { get; }
 
     /// <summary><c>SO_ACCEPTCONN</c>: whether the socket is listening. <see langword="false"/> once unbound.</summary>
     public bool IsListening => Volatile.Read(ref _unbindCalled) == 0 && SocketConfigurator.IsListening(_socket);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -86,7 +87,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         }
 
         var bound = ListenSocket.Create(endpoint, options, _logger);
-        Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog);
+        Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog?.ToString(CultureInfo.InvariantCulture) ?? "as its owner set it");
         if (bound.EndPoint is UnixDomainSocketEndPoint && SocketConfigurator.TcpOnlyOptionsSet(options) is { Count: > 0 } ignored)
         {
             // Not an error: one configuration usually serves TCP and Unix endpoints alike. Not silent either.

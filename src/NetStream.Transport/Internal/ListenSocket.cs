@@ -8,8 +8,11 @@ namespace NetStream.Transport.Internal;
 /// <summary>The seed's <c>listen(backlog)</c>: makes, binds and listens the socket of one endpoint.</summary>
 internal static class ListenSocket
 {
-    /// <summary>A listening socket and what the caller needs to know about it.</summary>
-    public sealed record Bound(Socket Socket, EndPoint EndPoint, int Backlog, string? UnixPath);
+    /// <summary>
+    /// A listening socket and what the caller needs to know about it. <c>Backlog</c> is what <c>listen(2)</c> was
+    /// given: null when an inherited socket was listening already.
+    /// </summary>
+    public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath);
 
     public static Bound Create(EndPoint endPoint, NetStreamTransportOptions options, ILogger logger)
     {
@@ -103,12 +106,14 @@ internal static class ListenSocket
         try
         {
             CloseOnExec.Set(socket);
+            int? listened = null;
             if (!SocketConfigurator.IsListening(socket))
             {
                 socket.Listen(backlog);
+                listened = backlog;
             }
 
-            return new Bound(socket, socket.LocalEndPoint ?? endPoint, backlog, UnixPath: null);
+            return new Bound(socket, socket.LocalEndPoint ?? endPoint, listened, UnixPath: null);
         }
         catch
         {

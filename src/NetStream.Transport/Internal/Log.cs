@@ -7,7 +7,7 @@ namespace NetStream.Transport.Internal;
 internal static partial class Log
 {
     [LoggerMessage(1, LogLevel.Information, "NetStream ({Engine}) listening on {EndPoint}, backlog {Backlog}.")]
-    public static partial void Listening(ILogger logger, NetStreamEngine engine, EndPoint endPoint, int backlog);
+    public static partial void Listening(ILogger logger, NetStreamEngine engine, EndPoint endPoint, string backlog);
 
     [LoggerMessage(2, LogLevel.Debug, "NetStream stopped listening on {EndPoint}.")]
     public static partial void Unbound(ILogger logger, EndPoint endPoint);

@@ -68,6 +68,19 @@ public sealed partial class FileHandleTests
         Assert.True(IsCloseOnExec(descriptor));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_inherited_socket_reports_the_backlog_it_was_given_or_none_if_its_owner_listened(bool alreadyListening)
+    {
+        var (descriptor, _) = BindAndHandOver(alreadyListening);
+
+        await using var listener = await Listeners.BindAsync(new FileHandleEndPoint(descriptor, FileHandleType.Tcp), o => o.Backlog = 16);
+
+        // Listening already, its backlog is the owner's (listen(2) without one: SOMAXCONN), not the 16 configured here.
+        Assert.Equal(alreadyListening ? null : 16, listener.Backlog);
+    }
+
     private static bool IsCloseOnExec(int descriptor)
     {
         const int OCloexec = 0x80000; // O_CLOEXEC, as /proc shows it in the octal "flags:" line
