@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -21,13 +22,16 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     private const string OutputCompleted = "The connection's output was completed, which closed the connection.";
 
+    /// <summary>The longest pause between two looks at a lingering close's send queue.</summary>
+    private static readonly TimeSpan MaxLingerPoll = TimeSpan.FromMilliseconds(200);
+
     private readonly Socket _socket;
     private readonly IConnectionIo _io;
     private readonly IDuplexPipe _originalTransport;
     private readonly PipeReader _output;   // what the application wrote, read by the send loop
     private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
     private readonly bool _waitForData;
-    private readonly bool _closeBlocks;
+    private readonly TimeSpan? _linger;
     private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
@@ -52,7 +56,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         _socket = socket;
         _io = new SocketsConnectionIo(socket, sendOperations);
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
-        _closeBlocks = options.Linger > TimeSpan.Zero;
+        _linger = options.Linger > TimeSpan.Zero && socket.ProtocolType == ProtocolType.Tcp ? options.Linger : null;
         _corked = options.Cork && socket.ProtocolType == ProtocolType.Tcp;
         _logger = logger;
         MemoryPool = pool;
@@ -243,6 +247,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     break;
                 }
 
+                if (received.Bytes == 0 && Volatile.Read(ref _socketClosed))
+                {
+                    // Our own close ended the receive (a lingering close shuts it down), not the peer.
+                    break;
+                }
+
                 if (received.Bytes == 0)
                 {
                     // Checked here: the argument would format the lazily made connection id on every FIN.
@@ -370,6 +380,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                 {
                     _socket.Shutdown(SocketShutdown.Send);
                     DiscardUnreadInput();
+                    if (_linger is not null)
+                    {
+                        // Open while it lingers: this ends a receive that waits on it, as closing it would.
+                        _socket.Shutdown(SocketShutdown.Receive);
+                    }
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -381,14 +396,49 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
         MarkGone();
 
-        // Outside the lock, since with the Linger option close() waits until the kernel has sent what it holds: then
-        // not on this thread either, which may be an I/O thread other connections share, nor on a pool thread (a burst
-        // of closes to peers that do not read would starve the pool that runs all I/O).
-        if (_closeBlocks && !reset)
+        if (_linger is { } linger && !reset)
         {
-            _ = Task.Factory.StartNew(static socket => ((Socket)socket!).Dispose(), _socket, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            _ = LingerThenCloseAsync(linger);
         }
         else
+        {
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// SO_LINGER's graceful close without a blocked thread: close(2) with the option set would block until the peer
+    /// has acknowledged all that was sent, and a peer that does not read would hold a thread for the whole linger time
+    /// (peers choose how many). Waits for that here instead, without a thread; past the time the connection is reset,
+    /// as the option promises, and the unsent bytes are dropped.
+    /// </summary>
+    private async Task LingerThenCloseAsync(TimeSpan linger)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var poll = TimeSpan.FromMilliseconds(5);
+        try
+        {
+            while (SendQueue.Unacknowledged(_socket) > 0)
+            {
+                var left = linger - Stopwatch.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
+                {
+                    _socket.LingerState = new LingerOption(true, 0);
+                    return;
+                }
+
+                await Task.Delay(poll < left ? poll : left).ConfigureAwait(false);
+                poll = TimeSpan.FromTicks(Math.Min(poll.Ticks * 2, MaxLingerPoll.Ticks));
+            }
+
+            // All acknowledged: closing has nothing left to wait for, and must not start waiting on a retransmit.
+            _socket.LingerState = new LingerOption(false, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The peer reset meanwhile: nothing is left to wait for.
+        }
+        finally
         {
             _socket.Dispose();
         }

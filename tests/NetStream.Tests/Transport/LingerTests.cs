@@ -1,0 +1,75 @@
+using System.Net.Sockets;
+using NetStream.Tests.Infrastructure;
+
+namespace NetStream.Tests.Transport;
+
+/// <summary>
+/// <c>Linger</c>: a graceful close waits, without a thread, until the peer has acknowledged all that was sent, and
+/// resets the connection if that takes longer than the linger time.
+/// </summary>
+public sealed class LingerTests
+{
+    private const int Payload = 256 * 1024;
+
+    [Fact]
+    public async Task A_lingering_close_delivers_everything_to_a_peer_that_reads_late()
+    {
+        var (connection, client) = await ConnectSlowReaderAsync(TimeSpan.FromSeconds(30));
+        using var _ = client;
+        var payload = new byte[Payload];
+        Random.Shared.NextBytes(payload);
+
+        // The peer's window is full: most of it waits, unacknowledged, in the server's send buffer at close.
+        await connection.Transport.Output.WriteAsync(payload);
+        await connection.DisposeAsync().AsTask().WaitAsync(Listeners.Timeout);
+
+        Assert.Equal(payload, await ReadToEndAsync(client));
+    }
+
+    [Fact]
+    public async Task A_lingering_close_resets_a_peer_that_has_not_read_by_the_linger_time()
+    {
+        var (connection, client) = await ConnectSlowReaderAsync(TimeSpan.FromSeconds(1));
+        using var _ = client;
+
+        await connection.Transport.Output.WriteAsync(new byte[Payload]);
+        await connection.DisposeAsync().AsTask().WaitAsync(Listeners.Timeout);
+
+        // Reading nothing, the client keeps its window shut until the reset comes (poll's error event; reading would
+        // let the rest in). Then it reads what the window held, and the reset.
+        Assert.True(client.Poll(Listeners.Timeout, SelectMode.SelectError), "No reset came.");
+        var error = await Assert.ThrowsAsync<SocketException>(() => ReadToEndAsync(client));
+        Assert.Equal(SocketError.ConnectionReset, error.SocketErrorCode);
+    }
+
+    /// <summary>A client whose receive window a few KiB fill, to a server whose send buffer holds the rest.</summary>
+    private static async Task<(Microsoft.AspNetCore.Connections.ConnectionContext Connection, Socket Client)> ConnectSlowReaderAsync(TimeSpan linger)
+    {
+        var listener = await Listeners.BindLoopbackAsync(o =>
+        {
+            o.Linger = linger;
+            o.SendBufferSize = 1024 * 1024;
+        });
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await client.ConnectAsync(listener.EndPoint);
+        var connection = (await listener.AcceptAsync(Listeners.TimeoutToken()))!;
+
+        // The listener can go: its connections outlive it.
+        await listener.DisposeAsync();
+        return (connection, client);
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Socket client)
+    {
+        var timeout = Listeners.TimeoutToken();
+        var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, timeout)) > 0)
+        {
+            received.Write(buffer, 0, read);
+        }
+
+        return received.ToArray();
+    }
+}
