@@ -24,14 +24,14 @@ internal static class EndpointUrl
                 path = path[2..];
             }
 
-            return path.Length > 0 ? new UnixDomainSocketEndPoint(path) : throw Bad(url, "the Unix socket path is empty");
+            return path.Length > 0 ? new UnixDomainSocketEndPoint(path) : throw Bad("the Unix socket path is empty");
         }
 
         if (url.StartsWith("fd:", StringComparison.Ordinal))
         {
             return ulong.TryParse(url.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out var fd)
                 ? new FileHandleEndPoint(fd, FileHandleType.Auto)
-                : throw Bad(url, "expected fd:<descriptor number>");
+                : throw Bad("expected fd:<descriptor number>");
         }
 
         if (url.StartsWith("systemd:", StringComparison.Ordinal))
@@ -41,14 +41,19 @@ internal static class EndpointUrl
 
         if (!url.StartsWith("tcp://", StringComparison.Ordinal))
         {
-            throw Bad(url, "expected tcp://host:port, unix:/path, fd:N or systemd:[index|name]");
+            throw Bad("not a NetStream endpoint URL: expected tcp://host:port, unix:/path, fd:N or systemd:[index|name]");
         }
 
         var authority = url["tcp://".Length..].TrimEnd('/');
         var colon = authority.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > IPEndPoint.MaxPort)
+        if (colon <= 0 || authority.IndexOf(']', colon) >= 0)
         {
-            throw Bad(url, "expected a port from 0 to 65535 after the host");
+            throw Bad("no port: expected tcp://host:port (port 0 lets the kernel pick one)");
+        }
+
+        if (!int.TryParse(authority.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > IPEndPoint.MaxPort)
+        {
+            throw Bad($"the port '{authority[(colon + 1)..]}' is not a number from 0 to 65535");
         }
 
         var host = authority[..colon];
@@ -64,8 +69,9 @@ internal static class EndpointUrl
 
         return IPAddress.TryParse(host.Trim('[', ']'), out var address)
             ? new IPEndPoint(address, port)
-            : throw Bad(url, $"'{host}' is not an IP address (host names are not resolved)");
+            : throw Bad($"'{host}' is not an IP address, *, [::] or localhost (host names are not resolved)");
     }
 
-    private static FormatException Bad(string url, string why) => new($"'{url}' is not a NetStream endpoint URL: {why}.");
+    /// <summary>Says what is wrong with the URL; the caller names the key and the URL.</summary>
+    private static FormatException Bad(string why) => new($"{why}.");
 }

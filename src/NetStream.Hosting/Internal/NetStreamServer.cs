@@ -163,8 +163,9 @@ internal sealed class NetStreamServer(
         {
             endPoint = EndpointUrl.Parse(endpointOptions.Url, systemd);
         }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException)
         {
+            // ArgumentException: a Unix socket path longer than the kernel takes.
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
 

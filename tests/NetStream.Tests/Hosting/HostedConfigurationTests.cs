@@ -11,18 +11,31 @@ namespace NetStream.Tests.Hosting;
 public sealed class HostedConfigurationTests
 {
     [Theory]
-    [InlineData("http://x:1")]
-    [InlineData("tcp://127.0.0.1:99999")]
-    [InlineData("tcp://example.com:80")]
-    [InlineData("unix:")]
-    [InlineData("fd:abc")]
-    public async Task A_bad_url_fails_start_naming_the_key_and_the_value(string url)
+    [InlineData("http://x:1", "not a NetStream endpoint URL")]
+    [InlineData("tcp://127.0.0.1:99999", "the port '99999' is not a number from 0 to 65535")]
+    [InlineData("tcp://127.0.0.1", "no port")]
+    [InlineData("tcp://[::1]", "no port")]
+    [InlineData("tcp://example.com:80", "host names are not resolved")]
+    [InlineData("unix:", "the Unix socket path is empty")]
+    [InlineData("fd:abc", "expected fd:<descriptor number>")]
+    public async Task A_bad_url_fails_start_naming_the_key_the_value_and_the_fault(string url, string fault)
     {
         var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints(url));
 
         Assert.IsType<InvalidOperationException>(error);
-        Assert.Contains("NetStream:Endpoints:E0:Url", error.Message);
-        Assert.Contains(url, error.Message);
+        Assert.StartsWith($"NetStream:Endpoints:E0:Url = '{url}': ", error.Message);
+        Assert.Contains(fault, error.Message);
+    }
+
+    [Fact]
+    public async Task A_unix_path_too_long_for_the_kernel_fails_start_naming_the_key()
+    {
+        var url = "unix:/tmp/" + new string('x', 120);
+
+        var error = await EchoHost.StartFailsAsync(EchoHost.Endpoints(url));
+
+        Assert.IsType<InvalidOperationException>(error);
+        Assert.StartsWith($"NetStream:Endpoints:E0:Url = '{url}': ", error.Message);
     }
 
     [Fact]
