@@ -247,7 +247,7 @@ public sealed class NetStreamListener : IConnectionListener
         }
         catch (Exception e)
         {
-            Log.NewConnectionFailed(_logger, EndPoint, TryGetRemoteEndPoint(socket), e);
+            Log.NewConnectionFailed(_logger, EndPoint, new Peer(TryGetRemoteEndPoint(socket)), e);
             _metrics.Refused(RefusalReasons.NewConnectionFailed);
             if (_madeByDefault is { } started)
             {

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using NetStream.Transport.Internal;
 
 namespace NetStream.Hosting.Internal;
 
@@ -9,8 +10,8 @@ internal static partial class HostingLog
     [LoggerMessage(101, LogLevel.Information, "NetStream endpoint {Name} listening on {EndPoint}.")]
     public static partial void EndpointStarted(ILogger logger, string name, EndPoint endPoint);
 
-    [LoggerMessage(102, LogLevel.Debug, "Connection {ConnectionId} accepted on {Name} from {RemoteEndPoint}.")]
-    public static partial void ConnectionAccepted(ILogger logger, string connectionId, string name, EndPoint? remoteEndPoint);
+    [LoggerMessage(102, LogLevel.Debug, "Connection {ConnectionId} accepted on {Name} from {Peer}.")]
+    public static partial void ConnectionAccepted(ILogger logger, string connectionId, string name, Peer peer);
 
     [LoggerMessage(103, LogLevel.Debug, "Connection {ConnectionId} on {Name} closed.")]
     public static partial void ConnectionClosed(ILogger logger, string connectionId, string name);

@@ -334,7 +334,7 @@ internal sealed class NetStreamServer(
         await registered.ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
         metrics.ConnectionStarted(endpoint.Name);
-        HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, connection.RemoteEndPoint);
+        HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, new Peer(connection.RemoteEndPoint));
         try
         {
             await hooks.RunAsync(connection, application, endpoint.Name).ConfigureAwait(false);

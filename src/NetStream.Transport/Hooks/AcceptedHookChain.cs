@@ -173,7 +173,7 @@ public sealed class AcceptedHookChain
         {
             if (TakeLogBudget())
             {
-                Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, _timeout.TotalMilliseconds);
+                Log.HookTimedOut(_logger, step.Name, context.Original.ConnectionId, new Peer(context.AddressInfo.RemoteEndPoint), _timeout.TotalMilliseconds);
             }
 
             return Refuse(RefusalReasons.HookTimeout, RefusalMode.Reset);
@@ -187,7 +187,7 @@ public sealed class AcceptedHookChain
         {
             if (TakeLogBudget())
             {
-                Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, e);
+                Log.HookFailed(_logger, step.Name, context.Original.ConnectionId, new Peer(context.AddressInfo.RemoteEndPoint), e);
             }
 
             return Refuse(RefusalReasons.HookFailed, RefusalMode.Reset);
@@ -243,7 +243,7 @@ public sealed class AcceptedHookChain
     {
         if (TakeLogBudget())
         {
-            Log.ConnectionRefused(_logger, context.Original.ConnectionId, context.AddressInfo.RemoteEndPoint, step.Name, reason);
+            Log.ConnectionRefused(_logger, context.Original.ConnectionId, new Peer(context.AddressInfo.RemoteEndPoint), step.Name, reason);
         }
     }
 

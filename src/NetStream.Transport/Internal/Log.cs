@@ -21,8 +21,8 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Error, "Accept on {EndPoint} failed unexpectedly; backing off {DelayMs} ms and accepting on.")]
     public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, int delayMs, Exception exception);
 
-    [LoggerMessage(6, LogLevel.Warning, "new_connection failed on {EndPoint} for a peer at {RemoteEndPoint}; the socket was closed, accepting goes on.")]
-    public static partial void NewConnectionFailed(ILogger logger, EndPoint endPoint, EndPoint? remoteEndPoint, Exception exception);
+    [LoggerMessage(6, LogLevel.Warning, "new_connection failed on {EndPoint} for {Peer}; the socket was closed, accepting goes on.")]
+    public static partial void NewConnectionFailed(ILogger logger, EndPoint endPoint, Peer peer, Exception exception);
 
     [LoggerMessage(7, LogLevel.Debug, "Connection {ConnectionId} aborted: {Reason}")]
     public static partial void ConnectionAborted(ILogger logger, string connectionId, string reason);
@@ -39,14 +39,14 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Replaced the stale Unix socket file {Path}: nobody was accepting on it.")]
     public static partial void StaleUnixSocketReplaced(ILogger logger, string path);
 
-    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} refused by the accepted hook {Hook}: {Reason}.")]
-    public static partial void ConnectionRefused(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string hook, string reason);
+    [LoggerMessage(12, LogLevel.Information, "Connection {ConnectionId} from {Peer} refused by the accepted hook {Hook}: {Reason}.")]
+    public static partial void ConnectionRefused(ILogger logger, string connectionId, Peer peer, string hook, string reason);
 
-    [LoggerMessage(13, LogLevel.Warning, "The accepted hook {Hook} failed on connection {ConnectionId} from {RemoteEndPoint}; only that connection was refused.")]
-    public static partial void HookFailed(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, Exception exception);
+    [LoggerMessage(13, LogLevel.Warning, "The accepted hook {Hook} failed on connection {ConnectionId} from {Peer}; only that connection was refused.")]
+    public static partial void HookFailed(ILogger logger, string hook, string connectionId, Peer peer, Exception exception);
 
-    [LoggerMessage(14, LogLevel.Warning, "The accepted hook {Hook} on connection {ConnectionId} from {RemoteEndPoint} passed the chain's time limit of {TimeoutMs} ms; the connection was refused.")]
-    public static partial void HookTimedOut(ILogger logger, string hook, string connectionId, EndPoint? remoteEndPoint, double timeoutMs);
+    [LoggerMessage(14, LogLevel.Warning, "The accepted hook {Hook} on connection {ConnectionId} from {Peer} passed the chain's time limit of {TimeoutMs} ms; the connection was refused.")]
+    public static partial void HookTimedOut(ILogger logger, string hook, string connectionId, Peer peer, double timeoutMs);
 
     [LoggerMessage(15, LogLevel.Warning, "A close callback of an accepted hook failed on connection {ConnectionId}; the other callbacks ran.")]
     public static partial void HookCallbackFailed(ILogger logger, string connectionId, Exception exception);

@@ -378,6 +378,26 @@ public sealed class HostedHookTests
         Assert.Equal("hook_timeout", await refusals.NextAsync());
     }
 
+    [Fact]
+    public async Task A_refused_unix_socket_client_is_named_as_one_in_the_log()
+    {
+        var logs = new LogRecorder();
+        await using var refusing = await EchoHost.StartAsync(
+            EchoHost.Endpoints("unix:" + Path.Combine(Listeners.TempDirectory(), "r.sock")),
+            netStream: ns =>
+            {
+                ns.Services.AddSingleton<ILoggerProvider>(logs);
+                ns.AddAcceptedHook(_ => ValueTask.FromResult(AcceptedResult.Refuse("go_away")));
+            });
+        using var refusals = new RefusalRecorder(refusing.Host.Services);
+
+        Assert.True(await EchoClient.IsTurnedAwayAsync(refusing.EndPoint));
+        await refusals.NextAsync();
+
+        var entry = Assert.Single(logs.Entries, e => e.EventId == 12);
+        Assert.Contains(" from an unnamed Unix socket peer refused by ", entry.Message);
+    }
+
     [Theory]
     [InlineData("refuses", 12, LogLevel.Information, "refused by the accepted hook HostedHookTests (lambda)")]
     [InlineData("throws", 13, LogLevel.Warning, "failed on connection")]
