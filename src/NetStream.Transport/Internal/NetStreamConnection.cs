@@ -43,6 +43,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private bool _isGone;
     private bool _socketClosed;
     private Task _processing = Task.CompletedTask;
+    private Exception? _sendFailure;
     private Task? _disposing;
 
     public NetStreamConnection(
@@ -282,7 +283,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             // Ended by our own graceful close, the input tells so rather than look like the peer's FIN.
             var closedByUs = !fin && error is null && Volatile.Read(ref _socketClosed);
             // One exception per connection, as it may be thrown on several threads.
-            await _input.CompleteAsync(_abortReason ?? error ?? (closedByUs ? new ConnectionAbortedException(OutputCompleted) : null)).ConfigureAwait(false);
+            await _input.CompleteAsync(_abortReason ?? error ?? Volatile.Read(ref _sendFailure) ?? (closedByUs ? new ConnectionAbortedException(OutputCompleted) : null)).ConfigureAwait(false);
             if (!fin)
             {
                 MarkGone();
@@ -336,9 +337,14 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         finally
         {
             // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
-            // Closing also ends a pending receive, and one parked on a full input is woken.
+            // Closing also ends a pending receive, and one parked on a full input is woken; the input then tells why.
+            Volatile.Write(ref _sendFailure, error);
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
-            await _output.CompleteAsync(_abortReason ?? error).ConfigureAwait(false);
+
+            // A writer learns of a reset or an abort as Kestrel's Sockets transport tells it, by a completed flush, not an
+            // exception (Kestrel would log one as unexpected on every client that goes away mid-response); the input
+            // carries the reason. Only a failure nobody expects reaches the writer.
+            await _output.CompleteAsync(error is ConnectionResetException ? null : error).ConfigureAwait(false);
             _input.CancelPendingFlush();
         }
     }
