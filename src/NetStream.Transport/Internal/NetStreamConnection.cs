@@ -35,6 +35,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
+    private readonly TaskCompletionSource _closedCallbacksRan = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ConnectionAbortedException? _abortReason;
     private int _aborted;
@@ -171,6 +172,10 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         {
             _io.Dispose();
             FireConnectionClosed();
+
+            // As Kestrel's Sockets transport: disposing ends after the ConnectionClosed callbacks, so that their cleanup
+            // is over before a stopping host disposes what they use.
+            await _closedCallbacksRan.Task.ConfigureAwait(false);
         }
     }
 
@@ -214,6 +219,10 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         {
             // The application's callback failed; on a pool thread that would end the process.
             Log.ConnectionClosedCallbackFailed(_logger, ConnectionId, e);
+        }
+        finally
+        {
+            _closedCallbacksRan.SetResult();
         }
     }
 
