@@ -77,10 +77,11 @@ public sealed class NetStreamTransportOptions
     public bool WaitForDataBeforeAllocatingBuffer { get; set; } = true;
 
     /// <summary>
-    /// How many I/O queues run the socket continuations. Default: the processor count, at most 16.
-    /// 0 runs them inline on the socket's completion thread.
+    /// How many I/O queues run the socket continuations. Default as Kestrel's Sockets transport: the processor count,
+    /// at most 16, and half the processors on a machine with more than 32. 0 runs them inline on the socket's
+    /// completion thread.
     /// </summary>
-    public int IOQueueCount { get; set; } = Math.Min(Environment.ProcessorCount, 16);
+    public int IOQueueCount { get; set; } = DefaultIOQueueCount(Environment.ProcessorCount);
 
     /// <summary>How bytes move between the sockets and the pipes. Default <see cref="NetStreamEngine.Sockets"/>.</summary>
     public NetStreamEngine Engine { get; set; } = NetStreamEngine.Sockets;
@@ -90,6 +91,9 @@ public sealed class NetStreamTransportOptions
 
 
     /// <summary>Returns a deep copy, so an endpoint can override options without touching the shared ones.</summary>
+    /// <summary>The default <see cref="IOQueueCount"/> on a machine with <paramref name="processors"/> processors.</summary>
+    internal static int DefaultIOQueueCount(int processors) => processors > 32 ? processors / 2 : Math.Min(processors, 16);
+
     internal NetStreamTransportOptions Clone()
     {
         var copy = (NetStreamTransportOptions)MemberwiseClone();

@@ -6,11 +6,14 @@ namespace NetStream.Transport.Internal;
 /// <summary>
 /// The feature collection of a <see cref="NetStreamConnection"/>: the connection itself answers for the
 /// features it implements, without a dictionary; anything else (Kestrel adds its own) goes in one made on demand.
-/// A feature set explicitly takes precedence over the built-in one.
+/// A feature set explicitly takes precedence over the built-in one, and a built-in one set to null is gone.
 /// </summary>
 internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeatureCollection
 {
     private static readonly Type[] s_builtIn = NetStreamConnection.BuiltInFeatures;
+
+    /// <summary>Stands for a built-in feature removed with <c>Set(null)</c>, e.g. the socket hidden from what follows.</summary>
+    private static readonly object s_removed = new();
 
     private Dictionary<Type, object>? _extra;
     private int _revision;
@@ -25,7 +28,7 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
         {
             if (_extra is not null && _extra.TryGetValue(key, out var feature))
             {
-                return feature;
+                return ReferenceEquals(feature, s_removed) ? null : feature;
             }
 
             return IsBuiltIn(key) ? connection : null;
@@ -34,7 +37,11 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
         {
             // Kestrel adds about half a dozen features to every connection: sized so that it never grows.
             _extra ??= new Dictionary<Type, object>(capacity: 8);
-            if (value is null)
+            if (value is null && IsBuiltIn(key))
+            {
+                _extra[key] = s_removed;
+            }
+            else if (value is null)
             {
                 _extra.Remove(key);
             }
@@ -78,7 +85,10 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
         {
             foreach (var pair in _extra)
             {
-                yield return pair;
+                if (!ReferenceEquals(pair.Value, s_removed))
+                {
+                    yield return pair;
+                }
             }
         }
     }

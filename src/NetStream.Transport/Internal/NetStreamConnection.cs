@@ -22,6 +22,12 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     private const string OutputCompleted = "The connection's output was completed, which closed the connection.";
 
+    /// <summary>
+    /// The least room a receive is given (half a 4 KiB block, as Kestrel's Sockets transport): the few bytes left at a
+    /// block's end would take a receive call of their own.
+    /// </summary>
+    private const int MinimumReceive = 2048;
+
     /// <summary>The longest pause between two looks at a lingering close's send queue.</summary>
     private static readonly TimeSpan MaxLingerPoll = TimeSpan.FromMilliseconds(200);
 
@@ -32,6 +38,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
     private readonly bool _waitForData;
     private readonly TimeSpan? _linger;
+    private readonly int _minimumReceive;
     private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
@@ -66,6 +73,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         RemoteEndPoint = socket.RemoteEndPoint;
 
         var minimumSegment = pool.MaxBufferSize is > 0 and < 4096 ? pool.MaxBufferSize : 4096;
+        _minimumReceive = Math.Min(MinimumReceive, minimumSegment);
         var input = new Pipe(PipeOptionsFor(pool, options.MaxReadBufferSize, PipeScheduler.ThreadPool, transportScheduler, minimumSegment));
         var output = new Pipe(PipeOptionsFor(pool, options.MaxWriteBufferSize, transportScheduler, PipeScheduler.ThreadPool, minimumSegment));
         _input = input.Writer;
@@ -250,7 +258,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
                     }
                 }
 
-                var received = await _io.ReceiveAsync(_input.GetMemory()).ConfigureAwait(false);
+                var received = await _io.ReceiveAsync(_input.GetMemory(_minimumReceive)).ConfigureAwait(false);
                 if (!received.Succeeded)
                 {
                     error = Classify(received.Error);
