@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
+using NetStream.Transport.Internal;
+
 namespace NetStream.Hosting.Internal;
 
 /// <summary>Parses an endpoint URL of the hosted server's configuration.</summary>
@@ -30,13 +32,13 @@ internal static class EndpointUrl
         if (url.StartsWith("fd:", StringComparison.Ordinal))
         {
             return ulong.TryParse(url.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out var fd)
-                ? new FileHandleEndPoint(fd, FileHandleType.Auto)
+                ? new TakenFileHandleEndPoint(fd)
                 : throw Bad("expected fd:<descriptor number>");
         }
 
         if (url.StartsWith("systemd:", StringComparison.Ordinal))
         {
-            return new FileHandleEndPoint((ulong)systemd.Resolve(url["systemd:".Length..]), FileHandleType.Auto);
+            return new TakenFileHandleEndPoint((ulong)systemd.Resolve(url["systemd:".Length..]));
         }
 
         if (!url.StartsWith("tcp://", StringComparison.Ordinal))

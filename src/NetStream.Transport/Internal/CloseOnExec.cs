@@ -9,8 +9,9 @@ namespace NetStream.Transport.Internal;
 /// </summary>
 internal static partial class CloseOnExec
 {
-    private const int FSetFd = 2;     // F_SETFD
-    private const int FdCloexec = 1;  // FD_CLOEXEC
+    private const int FSetFd = 2;             // F_SETFD
+    private const int FdCloexec = 1;          // FD_CLOEXEC
+    private const int FDupFdCloexec = 1030;   // F_DUPFD_CLOEXEC
 
     public static void Set(Socket socket)
     {
@@ -20,6 +21,13 @@ internal static partial class CloseOnExec
         }
     }
 
+    /// <summary>A close-on-exec duplicate of <paramref name="descriptor"/>, for a socket its caller keeps.</summary>
+    public static IntPtr Duplicate(ulong descriptor)
+    {
+        var duplicate = SetFd((int)descriptor, FDupFdCloexec, 0);
+        return duplicate >= 0 ? duplicate : throw new SocketException(Marshal.GetLastPInvokeError());
+    }
+
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    private static partial int SetFd(int fd, int command, int flags);
+    private static partial int SetFd(int fd, int command, int argument);
 }

@@ -86,8 +86,9 @@ internal static class ListenSocket
 
     private static Bound Inherit(FileHandleEndPoint endPoint, int backlog)
     {
-        // Already bound by whoever passed it on (systemd, a parent process): wrap it, never re-bind it. Checked first:
-        // a socket wrapping a descriptor owns it, and would close, say, a standard stream it was wrongly given.
+        // Already bound by whoever passed it on (systemd, a parent process, the application): wrap it, never re-bind it.
+        // Checked first: a socket wrapping a descriptor owns it, and would close, say, a standard stream it was
+        // wrongly given.
         var target = DescriptorTarget(endPoint.FileHandle);
         if (target is null || !target.StartsWith("socket:", StringComparison.Ordinal))
         {
@@ -96,7 +97,10 @@ internal static class ListenSocket
                 : $"The inherited descriptor {endPoint.FileHandle} is not a socket: it is {target}.");
         }
 
-        var socket = new Socket(new SafeSocketHandle((IntPtr)endPoint.FileHandle, ownsHandle: true));
+        // A descriptor handed over to NetStream is its own; the application's (Kestrel's ListenHandle) stays the
+        // application's, open and untouched after unbind: NetStream owns a duplicate of it.
+        var taken = endPoint is TakenFileHandleEndPoint;
+        var socket = new Socket(new SafeSocketHandle(taken ? (IntPtr)endPoint.FileHandle : CloseOnExec.Duplicate(endPoint.FileHandle), ownsHandle: true));
         if (socket.SocketType != SocketType.Stream)
         {
             socket.Dispose();
@@ -105,7 +109,11 @@ internal static class ListenSocket
 
         try
         {
-            CloseOnExec.Set(socket);
+            if (taken)
+            {
+                CloseOnExec.Set(socket);
+            }
+
             int? listened = null;
             if (!SocketConfigurator.IsListening(socket))
             {

@@ -5,14 +5,15 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using NetStream.Tests.Infrastructure;
+using NetStream.Transport.Internal;
 
 namespace NetStream.Tests.Kestrel;
 
 /// <summary>
 /// Kestrel's <c>ListenHandle</c> reaches NetStream as a <c>FileHandleEndPoint</c>: an inherited descriptor, as from
-/// systemd socket activation. NetStream takes ownership of it (it wraps it with <c>ownsHandle: true</c> and closes
-/// it at unbind), so each test hands over a <c>dup(2)</c> of its own socket and disposes its own socket before the
-/// app starts: exactly one owner per descriptor, no double close, no descriptor number closed after reuse.
+/// systemd socket activation. It stays the caller's, as with Kestrel's Sockets transport (NetStream listens on a
+/// duplicate), so each test hands over a <c>dup(2)</c> of its own socket and closes it itself; the hosted server's
+/// <c>fd:N</c> (a <c>TakenFileHandleEndPoint</c>) is NetStream's own, and closed by it.
 /// </summary>
 public sealed partial class FileHandleTests
 {
@@ -23,6 +24,7 @@ public sealed partial class FileHandleTests
     {
         using var timeout = KestrelApp.Timeout();
         var (descriptor, endPoint) = BindAndHandOver(alreadyListening);
+        using var handle = new SafeSocketHandle((IntPtr)descriptor, ownsHandle: true);
 
         await using var app = await KestrelApp.StartAsync(
             k => k.ListenHandle(descriptor),
@@ -35,25 +37,29 @@ public sealed partial class FileHandleTests
     }
 
     [Fact]
-    public async Task ListenHandle_descriptor_is_closed_when_the_app_stops()
+    public async Task A_taken_descriptor_is_closed_at_unbind_and_a_listen_handle_is_left_open()
     {
-        using var timeout = KestrelApp.Timeout();
-        var (descriptor, endPoint) = BindAndHandOver(alreadyListening: true);
-        await using var app = await KestrelApp.StartAsync(
-            k => k.ListenHandle(descriptor),
-            a => a.Run(context => context.Response.WriteAsync("up")),
-            timeout.Token);
+        var (taken, takenEndPoint) = BindAndHandOver(alreadyListening: true);
+        var (kept, keptEndPoint) = BindAndHandOver(alreadyListening: true);
+        using var keptHandle = new SafeSocketHandle((IntPtr)kept, ownsHandle: true);
 
-        await app.StopAsync();
+        await (await Listeners.BindAsync(new TakenFileHandleEndPoint(taken))).DisposeAsync();
+        await (await Listeners.BindAsync(new FileHandleEndPoint(kept, FileHandleType.Tcp))).DisposeAsync();
 
-        // The descriptor was the socket's only one left, so closing it closed the socket: nobody listens there now.
+        // The taken descriptor was its socket's only one left: closing it closed the socket, nobody listens there now.
         using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        var refused = await Assert.ThrowsAsync<SocketException>(async () => await probe.ConnectAsync(endPoint, timeout.Token));
+        var refused = await Assert.ThrowsAsync<SocketException>(async () => await probe.ConnectAsync(takenEndPoint));
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+
+        // The kept one still listens: the kernel completes a connect into its backlog.
+        using var keptProbe = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await keptProbe.ConnectAsync(keptEndPoint);
     }
 
-    [Fact]
-    public async Task An_inherited_descriptor_is_made_close_on_exec_as_sd_listen_fds_does()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_taken_descriptor_is_made_close_on_exec_as_sd_listen_fds_does_and_a_listen_handle_is_left_as_it_is(bool taken)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -63,9 +69,10 @@ public sealed partial class FileHandleTests
         var descriptor = PlainDup((int)socket.SafeHandle.DangerousGetHandle());
         Assert.True(descriptor >= 0);
         Assert.False(IsCloseOnExec(descriptor));
-        await using var listener = await Listeners.BindAsync(new FileHandleEndPoint((ulong)descriptor, FileHandleType.Tcp));
+        using var handle = taken ? null : new SafeSocketHandle(descriptor, ownsHandle: true);
+        await using var listener = await Listeners.BindAsync(taken ? new TakenFileHandleEndPoint((ulong)descriptor) : new FileHandleEndPoint((ulong)descriptor, FileHandleType.Tcp));
 
-        Assert.True(IsCloseOnExec(descriptor));
+        Assert.Equal(taken, IsCloseOnExec(descriptor));
     }
 
     [Theory]
@@ -75,7 +82,7 @@ public sealed partial class FileHandleTests
     {
         var (descriptor, _) = BindAndHandOver(alreadyListening);
 
-        await using var listener = await Listeners.BindAsync(new FileHandleEndPoint(descriptor, FileHandleType.Tcp), o => o.Backlog = 16);
+        await using var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint(descriptor), o => o.Backlog = 16);
 
         // Listening already, its backlog is the owner's (listen(2) without one: SOMAXCONN), not the 16 configured here.
         Assert.Equal(alreadyListening ? null : 16, listener.Backlog);
