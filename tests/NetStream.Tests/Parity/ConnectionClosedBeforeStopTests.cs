@@ -3,11 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Parity;
@@ -28,16 +24,7 @@ public sealed class ConnectionClosedBeforeStopTests
         var callbackStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var release = new ManualResetEventSlim();
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (netStream)
-        {
-            builder.WebHost.UseNetStream();
-        }
-        else
-        {
-            builder.WebHost.UseSockets();
-        }
+        var builder = TransportUnderTest.Builder(netStream);
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Use(next => connection =>
         {
@@ -52,7 +39,7 @@ public sealed class ConnectionClosedBeforeStopTests
         await using var app = builder.Build();
         app.Run(c => c.Response.WriteAsync("ok"));
         await app.StartAsync(timeout.Token);
-        var port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        var port = TransportUnderTest.Address(app).Port;
 
         // One keep-alive connection, idle after its response.
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

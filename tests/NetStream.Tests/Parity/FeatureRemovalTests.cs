@@ -2,11 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Parity;
@@ -23,16 +19,7 @@ public sealed class FeatureRemovalTests
     public async Task A_transport_feature_set_to_null_is_gone(bool netStream)
     {
         using var timeout = KestrelApp.Timeout();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (netStream)
-        {
-            builder.WebHost.UseNetStream();
-        }
-        else
-        {
-            builder.WebHost.UseSockets();
-        }
+        var builder = TransportUnderTest.Builder(netStream);
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Use(next => connection =>
         {
@@ -42,7 +29,7 @@ public sealed class FeatureRemovalTests
         await using var app = builder.Build();
         app.Run(c => c.Response.WriteAsync(c.Features.Get<IConnectionSocketFeature>() is null ? "hidden" : "socket still exposed"));
         await app.StartAsync(timeout.Token);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address = TransportUnderTest.Address(app).ToString();
         using var client = new HttpClient { Timeout = KestrelApp.TestTimeout };
 
         Assert.Equal("hidden", await client.GetStringAsync(address, timeout.Token));

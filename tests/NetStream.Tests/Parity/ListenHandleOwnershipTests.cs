@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Parity;
@@ -27,16 +26,7 @@ public sealed class ListenHandleOwnershipTests
         mine.Listen();
         var endPoint = (IPEndPoint)mine.LocalEndPoint!;
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (netStream)
-        {
-            builder.WebHost.UseNetStream();
-        }
-        else
-        {
-            builder.WebHost.UseSockets();
-        }
+        var builder = TransportUnderTest.Builder(netStream);
 
         builder.WebHost.ConfigureKestrel(k => k.ListenHandle((ulong)mine.SafeHandle.DangerousGetHandle()));
         await using (var app = builder.Build())

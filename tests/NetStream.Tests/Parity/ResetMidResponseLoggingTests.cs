@@ -4,10 +4,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NetStream.Tests.Infrastructure;
 
@@ -30,18 +27,9 @@ public sealed class ResetMidResponseLoggingTests
         var streaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = TransportUnderTest.Builder(netStream);
         builder.Logging.AddProvider(recorder);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        if (netStream)
-        {
-            builder.WebHost.UseNetStream();
-        }
-        else
-        {
-            builder.WebHost.UseSockets();
-        }
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         await using var app = builder.Build();
@@ -66,7 +54,7 @@ public sealed class ResetMidResponseLoggingTests
             }
         });
         await app.StartAsync(timeout.Token);
-        var port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        var port = TransportUnderTest.Address(app).Port;
 
         using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
@@ -95,16 +83,7 @@ public sealed class ResetMidResponseLoggingTests
         var writing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (netStream)
-        {
-            builder.WebHost.UseNetStream();
-        }
-        else
-        {
-            builder.WebHost.UseSockets();
-        }
+        var builder = TransportUnderTest.Builder(netStream);
 
         // A push server: it writes until its flush reports the connection completed, and never reads.
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Run(async connection =>
@@ -132,7 +111,7 @@ public sealed class ResetMidResponseLoggingTests
         })));
         await using var app = builder.Build();
         await app.StartAsync(timeout.Token);
-        var port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        var port = TransportUnderTest.Address(app).Port;
 
         using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
