@@ -35,6 +35,7 @@ public sealed class NetStreamListener : IConnectionListener
     private readonly CancellationTokenSource _unbound = new();
     private readonly CancellationToken _unboundToken;
     private readonly string? _unixPath;
+    private readonly ulong? _takenDescriptor;
     private readonly string _endPointTag;
     private NetStreamConnection? _madeByDefault;
     private int _nextScheduler;
@@ -50,6 +51,7 @@ public sealed class NetStreamListener : IConnectionListener
     {
         _socket = bound.Socket;
         _unixPath = bound.UnixPath;
+        _takenDescriptor = bound.TakenDescriptor;
         EndPoint = bound.EndPoint;
         Backlog = bound.Backlog;
         _options = options;
@@ -141,6 +143,10 @@ public sealed class NetStreamListener : IConnectionListener
             finally
             {
                 _socket.Dispose();
+                if (_takenDescriptor is { } descriptor)
+                {
+                    Descriptor.Close(descriptor);
+                }
             }
 
             Log.Unbound(_logger, EndPoint);

@@ -10,9 +10,10 @@ internal static class ListenSocket
 {
     /// <summary>
     /// A listening socket and what the caller needs to know about it. <c>Backlog</c> is what <c>listen(2)</c> was
-    /// given: null when an inherited socket was listening already.
+    /// given: null when an inherited socket was listening already. <c>TakenDescriptor</c>: an inherited descriptor
+    /// that is NetStream's to close once the socket, which wraps it without owning it, is disposed.
     /// </summary>
-    public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath);
+    public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath, ulong? TakenDescriptor = null);
 
     public static Bound Create(EndPoint endPoint, NetStreamTransportOptions options, ILogger logger)
     {
@@ -97,21 +98,24 @@ internal static class ListenSocket
                 : $"The inherited descriptor {endPoint.FileHandle} is not a socket: it is {target}.");
         }
 
-        // A descriptor handed over to NetStream is its own; the application's (Kestrel's ListenHandle) stays the
-        // application's, open and untouched after unbind: NetStream owns a duplicate of it.
-        var taken = endPoint is TakenFileHandleEndPoint;
-        var socket = new Socket(new SafeSocketHandle(taken ? (IntPtr)endPoint.FileHandle : CloseOnExec.Duplicate(endPoint.FileHandle), ownsHandle: true));
-        if (socket.SocketType != SocketType.Stream)
-        {
-            socket.Dispose();
-            throw new NotSupportedException($"The inherited descriptor {endPoint.FileHandle} is a {socket.SocketType} socket, not a stream socket.");
-        }
-
+        // Wrapped, never owned: disposing a socket that owns its descriptor while an accept is pending closes it
+        // abortively, which sets SO_LINGER {on, 0} on the listening socket, and every connection it accepts from then
+        // on would inherit it, in whichever process still holds the socket (systemd; the application that passed a
+        // ListenHandle). A descriptor handed over to NetStream is closed by it after the socket is disposed; the
+        // application's (Kestrel's ListenHandle) stays the application's, open and untouched, as with Kestrel's
+        // Sockets transport.
+        var taken = endPoint is TakenFileHandleEndPoint ? endPoint.FileHandle : (ulong?)null;
+        var socket = new Socket(new SafeSocketHandle((IntPtr)endPoint.FileHandle, ownsHandle: false));
         try
         {
-            if (taken)
+            if (socket.SocketType != SocketType.Stream)
             {
-                CloseOnExec.Set(socket);
+                throw new NotSupportedException($"The inherited descriptor {endPoint.FileHandle} is a {socket.SocketType} socket, not a stream socket.");
+            }
+
+            if (taken is not null)
+            {
+                Descriptor.SetCloseOnExec(socket);
             }
 
             int? listened = null;
@@ -121,11 +125,16 @@ internal static class ListenSocket
                 listened = backlog;
             }
 
-            return new Bound(socket, socket.LocalEndPoint ?? endPoint, listened, UnixPath: null);
+            return new Bound(socket, socket.LocalEndPoint ?? endPoint, listened, UnixPath: null, taken);
         }
         catch
         {
             socket.Dispose();
+            if (taken is { } descriptor)
+            {
+                Descriptor.Close(descriptor);
+            }
+
             throw;
         }
     }

@@ -441,7 +441,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         var poll = TimeSpan.FromMilliseconds(5);
         try
         {
-            while (SendQueue.Unacknowledged(_socket) > 0)
+            // A peer that reset leaves what it never acknowledged counted for good: its error ends the wait.
+            while (SendQueue.Unacknowledged(_socket) > 0 && _socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is 0)
             {
                 var left = linger - Stopwatch.GetElapsedTime(started);
                 if (left <= TimeSpan.Zero)
@@ -459,7 +460,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // The peer reset meanwhile: nothing is left to wait for.
+            // Nothing is left to wait for.
         }
         finally
         {

@@ -56,6 +56,27 @@ public sealed partial class FileHandleTests
         await keptProbe.ConnectAsync(keptEndPoint);
     }
 
+    [Fact]
+    public async Task Closing_a_taken_descriptor_with_an_accept_pending_leaves_the_shared_socket_without_SO_LINGER()
+    {
+        // systemd keeps a descriptor of the socket it passes, and passes it again after a restart.
+        using var systemds = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        systemds.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        systemds.Listen();
+        var passed = DuplicateCloseOnExec((int)systemds.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
+        Assert.True(passed >= 0);
+        var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint((ulong)passed));
+
+        // A window for the accept to reach the socket engine: if it has not, the test passes without proving anything.
+        var pending = listener.AcceptAsync(Listeners.TimeoutToken()).AsTask();
+        await Task.Delay(100);
+        await listener.DisposeAsync();
+
+        Assert.Null(await pending.WaitAsync(Listeners.Timeout));
+        Assert.False(systemds.LingerState!.Enabled, "systemd's listening socket now has SO_LINGER {on, 0}.");
+        Assert.False(File.Exists($"/proc/self/fd/{passed}") && new FileInfo($"/proc/self/fd/{passed}").LinkTarget == new FileInfo($"/proc/self/fd/{systemds.SafeHandle.DangerousGetHandle()}").LinkTarget, "The taken descriptor is still open.");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

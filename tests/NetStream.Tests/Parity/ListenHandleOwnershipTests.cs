@@ -1,8 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Parity;
@@ -63,5 +67,42 @@ public sealed class ListenHandleOwnershipTests
         }
 
         Assert.Equal(SocketError.Success, outcome);
+    }
+
+    /// <summary>
+    /// Disposing a socket that owns its descriptor while an accept is pending closes it abortively: SO_LINGER {on, 0}
+    /// on the listening socket, which the application's descriptor shares, and every connection it accepts from it
+    /// later inherits (they reset instead of closing).
+    /// </summary>
+    [Theory]
+    [InlineData(false)] // Kestrel's Sockets transport: the control
+    [InlineData(true)]  // NetStream
+    public async Task Unbinding_with_an_accept_pending_leaves_the_callers_socket_options_untouched(bool netStream)
+    {
+        using var mine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        mine.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        mine.Listen();
+        var handle = new FileHandleEndPoint((ulong)mine.SafeHandle.DangerousGetHandle(), FileHandleType.Tcp);
+        IConnectionListener listener = netStream
+            ? await Listeners.BindAsync(handle)
+            : await new SocketTransportFactory(Options.Create(new SocketTransportOptions()), NullLoggerFactory.Instance).BindAsync(handle);
+
+        // A window for the accept to reach the socket engine: if it has not, the test passes without proving anything.
+        var pending = listener.AcceptAsync(Listeners.TimeoutToken()).AsTask();
+        await Task.Delay(100);
+        await listener.UnbindAsync();
+        await listener.DisposeAsync();
+        Assert.Null(await pending.WaitAsync(Listeners.Timeout));
+        Assert.False(mine.LingerState!.Enabled, $"The caller's listening socket now has SO_LINGER {{on, {mine.LingerState.LingerTime}}}.");
+
+        // And so a connection it accepts itself still closes with FIN, its last byte delivered.
+        using var client = await Listeners.ConnectAsync(mine.LocalEndPoint!);
+        using (var accepted = await mine.AcceptAsync(Listeners.TimeoutToken()))
+        {
+            await accepted.SendAsync(new byte[] { 42 }, SocketFlags.None);
+        }
+
+        Assert.Equal(new byte[] { 42 }, await Listeners.ReceiveAsync(client, 1));
+        Assert.Equal(0, await client.ReceiveAsync(new byte[1], SocketFlags.None));
     }
 }

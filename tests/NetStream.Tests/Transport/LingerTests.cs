@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections.Features;
 using NetStream.Tests.Infrastructure;
 
 namespace NetStream.Tests.Transport;
@@ -40,6 +41,28 @@ public sealed class LingerTests
         Assert.True(client.Poll(Listeners.Timeout, SelectMode.SelectError), "No reset came.");
         var error = await Assert.ThrowsAsync<SocketException>(() => ReadToEndAsync(client));
         Assert.Equal(SocketError.ConnectionReset, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_lingering_close_ends_soon_after_the_peer_resets()
+    {
+        var (connection, client) = await ConnectSlowReaderAsync(TimeSpan.FromSeconds(30));
+        using var _ = client;
+        var socket = connection.Features.Get<IConnectionSocketFeature>()!.Socket;
+        await connection.Transport.Output.WriteAsync(new byte[Payload]);
+        await connection.DisposeAsync().AsTask().WaitAsync(Listeners.Timeout);
+        Assert.False(socket.SafeHandle.IsClosed, "Not lingering: the peer has not read.");
+
+        client.LingerState = new LingerOption(true, 0);
+        client.Close();
+
+        // The kernel still counts what the peer never acknowledged: only the peer's reset can end the wait early, well
+        // before the linger time of 30 s.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!socket.SafeHandle.IsClosed)
+        {
+            await Task.Delay(20, timeout.Token);
+        }
     }
 
     /// <summary>A client whose receive window a few KiB fill, to a server whose send buffer holds the rest.</summary>
