@@ -35,10 +35,20 @@ public sealed class NetStreamTransportOptions
     public int? SendBufferSize { get; set; }
 
     /// <summary>
-    /// <c>SO_LINGER</c> of each accepted socket on a graceful close. Default <see langword="null"/>: the kernel's
-    /// (close returns at once, the kernel sends what is queued). An abort always resets (linger 0).
+    /// <c>SO_LINGER</c> of each accepted socket on a graceful close: the close waits, without blocking a thread, up to
+    /// this long for the peer to take and acknowledge all that was written, then resets the connection. Default
+    /// <see langword="null"/>: the kernel's (once NetStream has handed the last output to the kernel, the kernel sends
+    /// it in the background). Zero resets at once; an abort always does.
     /// </summary>
     public TimeSpan? Linger { get; set; }
+
+    /// <summary>
+    /// The longest a graceful close (the application completed its output, or disposed the connection) waits for the
+    /// peer to take the output NetStream still holds; past it the connection is reset, so that a peer that never
+    /// reads cannot keep a connection, and the limits' slots it holds, for good. <see cref="Linger"/>, when set,
+    /// bounds the close instead. Default 30 seconds; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.
+    /// </summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// <c>SO_REUSEADDR</c> on the listening TCP socket. Default <see langword="true"/>; <see langword="false"/> is refused at

@@ -93,14 +93,17 @@ public sealed class AcceptedHookChain
         finally
         {
             // Each step on its own: one that throws must not keep the next from giving back what it holds.
-            try
+            if (refusal is null && connection is NetStreamConnection { Finished.IsCompleted: false } own)
+            {
+                // The application is done, the connection not yet: its last output may still wait for a peer that
+                // reads slowly, or never. It holds its slots until it is over (at most the close timeout), or a peer
+                // could hold more connections than a limit allows by not reading.
+                _ = CloseWhenFinishedAsync(context, own);
+            }
+            else
             {
                 // Slots are given back before a refused peer sees its close, so its next connect finds them free.
-                await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e)).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                Log.HookCallbackFailed(_logger, connection.ConnectionId, e);
+                await CloseContextAsync(context).ConfigureAwait(false);
             }
 
             if (refusal is { } refused)
@@ -191,6 +194,33 @@ public sealed class AcceptedHookChain
             }
 
             return Refuse(RefusalReasons.HookFailed, RefusalMode.Reset);
+        }
+    }
+
+    private async Task CloseWhenFinishedAsync(AcceptedContext context, NetStreamConnection connection)
+    {
+        try
+        {
+            await connection.Finished.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Its loops log their own failures; the slots come back all the same.
+        }
+
+        await CloseContextAsync(context).ConfigureAwait(false);
+    }
+
+    private async Task CloseContextAsync(AcceptedContext context)
+    {
+        var connectionId = context.Original.ConnectionId;
+        try
+        {
+            await context.CloseAsync(e => Log.HookCallbackFailed(_logger, connectionId, e)).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.HookCallbackFailed(_logger, connectionId, e);
         }
     }
 

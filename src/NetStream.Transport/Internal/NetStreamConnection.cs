@@ -22,6 +22,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     private const string OutputCompleted = "The connection's output was completed, which closed the connection.";
 
+    private const string CloseTimedOut = "The peer did not take the connection's last output within the close timeout (NetStream:CloseTimeout, or Linger when set).";
+
     /// <summary>
     /// The least room a receive is given (half a 4 KiB block, as Kestrel's Sockets transport): the few bytes left at a
     /// block's end would take a receive call of their own.
@@ -38,6 +40,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly PipeWriter _input;    // what the peer sent, written by the receive loop
     private readonly bool _waitForData;
     private readonly TimeSpan? _linger;
+    private readonly TimeSpan _closeTimeout;
+    private long _closeStarted;
     private readonly int _minimumReceive;
     private readonly bool _corked;
     private readonly ILogger _logger;
@@ -66,6 +70,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         _io = new SocketsConnectionIo(socket, sendOperations);
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         _linger = options.Linger > TimeSpan.Zero && socket.ProtocolType == ProtocolType.Tcp ? options.Linger : null;
+        _closeTimeout = _linger ?? options.CloseTimeout;
         _corked = options.Cork && socket.ProtocolType == ProtocolType.Tcp;
         _logger = logger;
         MemoryPool = pool;
@@ -120,6 +125,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
     internal void Start() => _processing = RunAsync();
 
+    /// <summary>Completes when both loops have ended: the connection is over, whatever its socket still lingers on.</summary>
+    internal Task Finished => _processing;
+
     public override void Abort() => Abort(new ConnectionAbortedException("The connection was aborted by the application."));
 
     /// <summary>
@@ -155,8 +163,22 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     private async Task DisposeCoreAsync()
     {
+        Interlocked.CompareExchange(ref _closeStarted, Stopwatch.GetTimestamp(), 0);
         await _originalTransport.Input.CompleteAsync().ConfigureAwait(false);
         await _originalTransport.Output.CompleteAsync().ConfigureAwait(false);
+        if (!_processing.IsCompleted && _closeTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // What the application wrote last may still wait for a peer that does not read: not for ever.
+            try
+            {
+                await _processing.WaitAsync(_closeTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                Abort(new ConnectionAbortedException(CloseTimedOut));
+            }
+        }
+
         await _processing.ConfigureAwait(false);
     }
 
@@ -437,7 +459,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// </summary>
     private async Task LingerThenCloseAsync(TimeSpan linger)
     {
-        var started = Stopwatch.GetTimestamp();
+        // The linger time counts from the start of the close, which may have waited for the output to drain already.
+        Interlocked.CompareExchange(ref _closeStarted, Stopwatch.GetTimestamp(), 0);
+        var started = Volatile.Read(ref _closeStarted);
         var poll = TimeSpan.FromMilliseconds(5);
         try
         {

@@ -28,6 +28,7 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(options.ReceiveBufferSize is null or > 0, "ReceiveBufferSize", options.ReceiveBufferSize, "must be a positive number of bytes");
         Check(options.SendBufferSize is null or > 0, "SendBufferSize", options.SendBufferSize, "must be a positive number of bytes");
         Check(options.Linger is null || (options.Linger >= TimeSpan.Zero && options.Linger.Value.TotalSeconds <= int.MaxValue), "Linger", options.Linger, "must be zero or more");
+        Check((options.CloseTimeout > TimeSpan.Zero && options.CloseTimeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1)) || options.CloseTimeout == Timeout.InfiniteTimeSpan, "CloseTimeout", options.CloseTimeout, "must be positive and under 24 days, or -00:00:00.001 for no limit");
         Check(options.MaxReadBufferSize is null or >= 0, "MaxReadBufferSize", options.MaxReadBufferSize, "must be zero (no limit) or more");
         Check(options.MaxWriteBufferSize is null or >= 0, "MaxWriteBufferSize", options.MaxWriteBufferSize, "must be zero (no limit) or more");
         Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");

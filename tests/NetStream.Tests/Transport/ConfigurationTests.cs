@@ -31,6 +31,7 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:KeepAlive:Idle", "09:06:08")]
     [InlineData("NetStream:KeepAlive:Interval", "1.00:00:00")]
     [InlineData("NetStream:Linger", "-00:00:01")]
+    [InlineData("NetStream:CloseTimeout", "00:00:00")]
     [InlineData("NetStream:Hooks:Timeout", "00:00:00")]
     [InlineData("NetStream:Hooks:MaxConnectionsPerIp", "0")]
     [InlineData("NetStream:Hooks:MaxConnectionsPerEndpoint", "-3")]

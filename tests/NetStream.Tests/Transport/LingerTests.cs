@@ -6,7 +6,8 @@ namespace NetStream.Tests.Transport;
 
 /// <summary>
 /// <c>Linger</c>: a graceful close waits, without a thread, until the peer has acknowledged all that was sent, and
-/// resets the connection if that takes longer than the linger time.
+/// resets the connection if that takes longer than the linger time; without it, <c>CloseTimeout</c> bounds the wait
+/// for the output NetStream still holds.
 /// </summary>
 public sealed class LingerTests
 {
@@ -65,13 +66,30 @@ public sealed class LingerTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_close_whose_output_a_peer_never_takes_is_reset_at_the_linger_time_or_the_close_timeout(bool linger)
+    {
+        var (connection, client) = await ConnectSlowReaderAsync(linger ? TimeSpan.FromSeconds(1) : null, closeTimeout: TimeSpan.FromSeconds(1), sendBuffer: 4096);
+        using var _ = client;
+
+        // More than the kernel's buffers take: the rest stays in NetStream's pipe, under MaxWriteBufferSize.
+        await connection.Transport.Output.WriteAsync(new byte[60 * 1024]);
+        await connection.DisposeAsync().AsTask().WaitAsync(Listeners.Timeout);
+
+        Assert.True(client.Poll(Listeners.Timeout, SelectMode.SelectError), "No reset came.");
+    }
+
     /// <summary>A client whose receive window a few KiB fill, to a server whose send buffer holds the rest.</summary>
-    private static async Task<(Microsoft.AspNetCore.Connections.ConnectionContext Connection, Socket Client)> ConnectSlowReaderAsync(TimeSpan linger)
+    private static async Task<(Microsoft.AspNetCore.Connections.ConnectionContext Connection, Socket Client)> ConnectSlowReaderAsync(
+        TimeSpan? linger, TimeSpan? closeTimeout = null, int sendBuffer = 1024 * 1024)
     {
         var listener = await Listeners.BindLoopbackAsync(o =>
         {
             o.Linger = linger;
-            o.SendBufferSize = 1024 * 1024;
+            o.CloseTimeout = closeTimeout ?? o.CloseTimeout;
+            o.SendBufferSize = sendBuffer;
         });
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await client.ConnectAsync(listener.EndPoint);
