@@ -15,7 +15,7 @@ namespace NetStream.Hosting.Internal;
 /// The hosted server: binds every configured endpoint, runs one accept loop each, and runs every connection
 /// through the <c>accepted</c> hooks and then the connection pipeline, on its own task. Stop: unbind, drain for the shutdown timeout, abort the rest.
 /// </summary>
-internal sealed class NetStreamServer(
+internal sealed partial class NetStreamServer(
     NetStreamTransportFactory factory,
     IOptions<NetStreamTransportOptions> transportOptions,
     IOptions<NetStreamServerOptions> serverOptions,
@@ -256,76 +256,6 @@ internal sealed class NetStreamServer(
             _connections[connection] = RunConnectionAsync(endpoint, connection, registered.Task);
             registered.SetResult();
         }
-    }
-
-    /// <summary>
-    /// At a limit, waits until a connection could be served: the kernel's backlog holds new peers meanwhile. Takes the
-    /// endpoint's own slot, but only looks at the server's: an idle endpoint must not hold a slot of the whole
-    /// server while it waits for a peer. <see langword="false"/> once stopping.
-    /// </summary>
-    private async Task<bool> WaitForRoomAsync(Endpoint endpoint)
-    {
-        try
-        {
-            if (endpoint.Slots is { } own)
-            {
-                await own.WaitAsync(_stopping.Token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-
-        if (!await TakeTotalSlotAsync().ConfigureAwait(false))
-        {
-            endpoint.Slots?.Release();
-            return false;
-        }
-
-        _totalSlots?.Release();
-        return true;
-    }
-
-    /// <summary>
-    /// Takes a slot of the server's for an accepted connection. Another endpoint may have taken the last one since
-    /// <see cref="WaitForRoomAsync"/>: the connection then waits for one, as it would have in the backlog.
-    /// <see langword="false"/> once stopping.
-    /// </summary>
-    private async Task<bool> TakeTotalSlotAsync()
-    {
-        try
-        {
-            if (_totalSlots is { } total)
-            {
-                await total.WaitAsync(_stopping.Token).ConfigureAwait(false);
-            }
-
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
-
-    private async Task CloseUnservedAsync(Endpoint endpoint, ConnectionContext connection)
-    {
-        try
-        {
-            connection.Abort(new ConnectionAbortedException("The server is stopping."));
-            await connection.DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            HostingLog.DisposeFailed(logger, connection.ConnectionId, endpoint.Name, e);
-        }
-    }
-
-    private void ReleaseSlots(Endpoint endpoint)
-    {
-        endpoint.Slots?.Release();
-        _totalSlots?.Release();
     }
 
     private async Task RunConnectionAsync(Endpoint endpoint, ConnectionContext connection, Task registered)
