@@ -93,12 +93,13 @@ public sealed class AcceptedHookChain
         finally
         {
             // Each step on its own: one that throws must not keep the next from giving back what it holds.
-            if (refusal is null && connection is NetStreamConnection { Finished.IsCompleted: false } own)
+            if (refusal is null && connection is NetStreamConnection own)
             {
                 // The application is done, the connection not yet: its last output may still wait for a peer that
-                // reads slowly, or never. It holds its slots until it is over (at most the close timeout), or a peer
-                // could hold more connections than a limit allows by not reading.
-                _ = CloseWhenFinishedAsync(context, own);
+                // reads slowly, or never. It holds its slots until that output is out (at most the close timeout), or
+                // a peer could hold more connections than a limit allows by not reading; and gives them back before
+                // its peer sees the FIN, so that the peer's next connect finds them free.
+                own.OnOutputDone(() => _ = CloseContextAsync(context));
             }
             else
             {
@@ -195,20 +196,6 @@ public sealed class AcceptedHookChain
 
             return Refuse(RefusalReasons.HookFailed, RefusalMode.Reset);
         }
-    }
-
-    private async Task CloseWhenFinishedAsync(AcceptedContext context, NetStreamConnection connection)
-    {
-        try
-        {
-            await connection.Finished.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Its loops log their own failures; the slots come back all the same.
-        }
-
-        await CloseContextAsync(context).ConfigureAwait(false);
     }
 
     private async Task CloseContextAsync(AcceptedContext context)

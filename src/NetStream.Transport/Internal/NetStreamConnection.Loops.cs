@@ -130,6 +130,7 @@ internal sealed partial class NetStreamConnection
             // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
             // Closing also ends a pending receive, and one parked on a full input is woken; the input then tells why.
             Volatile.Write(ref _sendFailure, error);
+            RunOutputDoneCallback();
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
 
             // A writer learns of a reset or an abort as Kestrel's Sockets transport tells it, by a completed flush, not an
@@ -138,6 +139,19 @@ internal sealed partial class NetStreamConnection
             await _output.CompleteAsync(error is ConnectionResetException ? null : error).ConfigureAwait(false);
             _input.CancelPendingFlush();
         }
+    }
+
+    private void RunOutputDoneCallback()
+    {
+        Action? callback;
+        lock (_closed)
+        {
+            _outputDone = true;
+            callback = _outputDoneCallback;
+            _outputDoneCallback = null;
+        }
+
+        callback?.Invoke();
     }
 
     /// <summary>

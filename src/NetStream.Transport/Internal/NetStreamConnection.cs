@@ -56,6 +56,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private bool _socketClosed;
     private Task _processing = Task.CompletedTask;
     private Exception? _sendFailure;
+    private Action? _outputDoneCallback;
+    private bool _outputDone;
     private Task? _disposing;
 
     public NetStreamConnection(
@@ -125,8 +127,25 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// <summary>Starts the receive and send loops. Called once, before the connection is handed out.</summary>
     internal void Start() => _processing = RunAsync();
 
-    /// <summary>Completes when both loops have ended: the connection is over, whatever its socket still lingers on.</summary>
-    internal Task Finished => _processing;
+    /// <summary>
+    /// Runs <paramref name="callback"/> once the output is done (all of it handed to the kernel, or failed, or
+    /// aborted), just before the socket closes: what the hooks hold for the connection is given back before its peer
+    /// sees the FIN, and not before, so that a peer that does not read keeps counting against a limit. Runs at once if
+    /// that moment has passed. One callback per connection (the hook chain's).
+    /// </summary>
+    internal void OnOutputDone(Action callback)
+    {
+        lock (_closed)
+        {
+            if (!_outputDone)
+            {
+                _outputDoneCallback = callback;
+                return;
+            }
+        }
+
+        callback();
+    }
 
     public override void Abort() => Abort(new ConnectionAbortedException("The connection was aborted by the application."));
 
