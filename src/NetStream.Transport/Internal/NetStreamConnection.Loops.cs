@@ -80,7 +80,12 @@ internal sealed partial class NetStreamConnection
                 MarkGone();
             }
 
-            FireConnectionClosed();
+            // ConnectionClosed's callbacks are the application's: on a pool thread, never on the I/O thread that ended
+            // this loop. And the loop ends after them, so that disposing the connection, which waits for the loop, ends
+            // after them too, as on Kestrel's Sockets transport: their cleanup is over before a stopping host disposes
+            // what they use.
+            await Task.Yield();
+            CancelConnectionClosed();
         }
     }
 

@@ -46,11 +46,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
-    private readonly TaskCompletionSource _closedCallbacksRan = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ConnectionAbortedException? _abortReason;
     private int _aborted;
-    private int _closedFired;
     private CancellationTokenSource? _gone;   // made when first asked for: see ConnectionGone
     private bool _isGone;
     private bool _socketClosed;
@@ -220,11 +218,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         finally
         {
             _io.Dispose();
-            FireConnectionClosed();
-
-            // As Kestrel's Sockets transport: disposing ends after the ConnectionClosed callbacks, so that their cleanup
-            // is over before a stopping host disposes what they use.
-            await _closedCallbacksRan.Task.ConfigureAwait(false);
         }
     }
 
@@ -249,15 +242,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         }
     }
 
-    private void FireConnectionClosed()
-    {
-        if (Interlocked.Exchange(ref _closedFired, 1) == 0)
-        {
-            // Never inline: ConnectionClosed callbacks must not run on the I/O thread that ended a loop.
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.CancelConnectionClosed(), this, preferLocal: false);
-        }
-    }
-
     private void CancelConnectionClosed()
     {
         try
@@ -276,10 +260,6 @@ internal sealed partial class NetStreamConnection : ConnectionContext
             {
                 // Nobody is left to tell.
             }
-        }
-        finally
-        {
-            _closedCallbacksRan.SetResult();
         }
     }
 
