@@ -188,12 +188,14 @@ public sealed class NetStreamListener : IConnectionListener
                 _errors.Succeeded();
                 return socket;
             }
-            catch (Exception e) when (Volatile.Read(ref _unbindCalled) != 0 && e is ObjectDisposedException or SocketException)
+            catch (Exception e) when (Volatile.Read(ref _unbindCalled) != 0 && e is ObjectDisposedException or SocketException or OperationCanceledException)
             {
                 return null;
             }
-            catch (SocketException e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // Every failure of one accept is survived, not only the kernel's: the runtime's own (e.g. its socket
+                // engine refusing a descriptor it still has registered) must not end the caller's accept loop.
                 if (!await SurviveAcceptErrorAsync(e).ConfigureAwait(false))
                 {
                     return null;
@@ -203,9 +205,10 @@ public sealed class NetStreamListener : IConnectionListener
     }
 
     /// <summary>Applies the accept-error policy; <see langword="false"/> if the listener was unbound meanwhile.</summary>
-    private async ValueTask<bool> SurviveAcceptErrorAsync(SocketException error)
+    private async ValueTask<bool> SurviveAcceptErrorAsync(Exception error)
     {
-        var code = error.SocketErrorCode;
+        // Not the kernel's error (the runtime's own): unexpected, so backed off from and logged whole.
+        var code = error is SocketException socketError ? socketError.SocketErrorCode : SocketError.SocketError;
         _metrics.AcceptError(code.ToString());
         var kind = AcceptErrorPolicy.Classify(code);
         if (kind == AcceptErrorKind.Transient)

@@ -84,7 +84,7 @@ internal sealed partial class NetStreamConnection
             // this loop. And the loop ends after them, so that disposing the connection, which waits for the loop, ends
             // after them too, as on Kestrel's Sockets transport: their cleanup is over before a stopping host disposes
             // what they use.
-            await Task.Yield();
+            await ThreadPoolHop.Instance;
             CancelConnectionClosed();
         }
     }
@@ -135,7 +135,7 @@ internal sealed partial class NetStreamConnection
             // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
             // Closing also ends a pending receive, and one parked on a full input is woken; the input then tells why.
             Volatile.Write(ref _sendFailure, error);
-            RunOutputDoneCallback();
+            await RunOutputDoneCallbackAsync().ConfigureAwait(false);
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
 
             // A writer learns of a reset or an abort as Kestrel's Sockets transport tells it, by a completed flush, not an
@@ -146,7 +146,12 @@ internal sealed partial class NetStreamConnection
         }
     }
 
-    private void RunOutputDoneCallback()
+    /// <summary>
+    /// Runs what <see cref="OnOutputDone"/> registered (the hooks give back their slots) on the thread pool, not on the
+    /// I/O queue this loop may run on, which other connections share; and waits for it, a little, so that the slots
+    /// are back before the peer sees the FIN.
+    /// </summary>
+    private async ValueTask RunOutputDoneCallbackAsync()
     {
         Action? callback;
         lock (_closed)
@@ -156,7 +161,19 @@ internal sealed partial class NetStreamConnection
             _outputDoneCallback = null;
         }
 
-        callback?.Invoke();
+        if (callback is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.Run(callback).WaitAsync(OutputDoneWait).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // A slow or failing callback of the application's: the close goes on without it (the chain logs failures).
+        }
     }
 
     /// <summary>

@@ -30,6 +30,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// </summary>
     private const int MinimumReceive = 2048;
 
+    /// <summary>How long the close waits for the hooks to give back their slots before it sends the FIN.</summary>
+    private static readonly TimeSpan OutputDoneWait = TimeSpan.FromSeconds(1);
+
     /// <summary>The longest pause between two looks at a lingering close's send queue.</summary>
     private static readonly TimeSpan MaxLingerPoll = TimeSpan.FromMilliseconds(200);
 
@@ -129,7 +132,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// Runs <paramref name="callback"/> once the output is done (all of it handed to the kernel, or failed, or
     /// aborted), just before the socket closes: what the hooks hold for the connection is given back before its peer
     /// sees the FIN, and not before, so that a peer that does not read keeps counting against a limit. Runs at once if
-    /// that moment has passed. One callback per connection (the hook chain's).
+    /// that moment has passed.
     /// </summary>
     internal void OnOutputDone(Action callback)
     {
@@ -137,7 +140,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         {
             if (!_outputDone)
             {
-                _outputDoneCallback = callback;
+                _outputDoneCallback += callback;
                 return;
             }
         }

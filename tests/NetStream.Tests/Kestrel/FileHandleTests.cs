@@ -77,6 +77,36 @@ public sealed partial class FileHandleTests
         Assert.False(File.Exists($"/proc/self/fd/{passed}") && new FileInfo($"/proc/self/fd/{passed}").LinkTarget == new FileInfo($"/proc/self/fd/{systemds.SafeHandle.DangerousGetHandle()}").LinkTarget, "The taken descriptor is still open.");
     }
 
+    [Fact]
+    public async Task A_listen_handle_bound_again_in_the_same_process_never_throws_out_of_accept()
+    {
+        using var mine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        mine.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        mine.Listen();
+        var handle = new FileHandleEndPoint((ulong)mine.SafeHandle.DangerousGetHandle(), FileHandleType.Tcp);
+        await using (var first = await Listeners.BindAsync(handle))
+        {
+            // One accept served, so the runtime's socket engine has registered the descriptor.
+            var accepting = first.AcceptAsync(Listeners.TimeoutToken()).AsTask();
+            using var client = await Listeners.ConnectAsync(mine.LocalEndPoint!);
+            await using var served = (await accepting.WaitAsync(Listeners.Timeout))!;
+        }
+
+        // The runtime keeps a descriptor it did not close registered, and may refuse it a second time: that is an
+        // accept error (logged, retried with back-off), never an exception that ends the caller's accept loop.
+        var second = await Listeners.BindAsync(handle);
+        var accept = second.AcceptAsync(Listeners.TimeoutToken()).AsTask();
+        using var late = await Listeners.ConnectAsync(mine.LocalEndPoint!);
+        await Task.WhenAny(accept, Task.Delay(500));
+        await second.DisposeAsync();
+
+        var connection = await accept.WaitAsync(Listeners.Timeout);
+        if (connection is not null)
+        {
+            await connection.DisposeAsync();
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
