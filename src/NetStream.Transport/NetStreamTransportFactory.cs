@@ -93,7 +93,16 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
             // Not an error: one configuration usually serves TCP and Unix endpoints alike. Not silent either.
             Log.TcpOnlyOptionsIgnored(_logger, string.Join(", ", ignored), bound.EndPoint);
         }
-        return new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics);
+        try
+        {
+            return new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics);
+        }
+        catch
+        {
+            // An application's memory pool factory may throw: the socket bound for nothing is released.
+            ListenSocket.Release(bound);
+            throw;
+        }
     }
 
     private MemoryPool<byte> CreatePool() => _memoryPoolFactory?.Create() ?? new PinnedBlockMemoryPool();

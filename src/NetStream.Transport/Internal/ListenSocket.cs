@@ -15,6 +15,28 @@ internal static class ListenSocket
     /// </summary>
     public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath, ulong? TakenDescriptor = null);
 
+    /// <summary>Closes a bound socket that no listener took: its Unix socket file, the socket, the taken descriptor it wraps.</summary>
+    public static void Release(Bound bound)
+    {
+        try
+        {
+            if (bound.UnixPath is { } path)
+            {
+                UnixSocketFile.Remove(path);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left behind: the next bind finds it stale and replaces it.
+        }
+
+        bound.Socket.Dispose();
+        if (bound.TakenDescriptor is { } descriptor)
+        {
+            Descriptor.Close(descriptor);
+        }
+    }
+
     public static Bound Create(EndPoint endPoint, NetStreamTransportOptions options, ILogger logger)
     {
         var backlog = options.Backlog ?? Somaxconn.Value;

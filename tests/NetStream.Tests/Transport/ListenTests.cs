@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport;
@@ -262,6 +264,31 @@ public sealed class ListenTests
         var line = Assert.Single(logs.Entries, e => e.EventId == 19);
         Assert.Equal($"TCP-only options not set on the Unix socket endpoint {path}: Cork, KeepAlive, ReusePort.", line.Message);
         Assert.Equal(0, GetInt(listener.Socket, SolSocket, SoReusePort));
+    }
+
+    [Fact]
+    public async Task A_bind_whose_memory_pool_cannot_be_made_fails_and_leaves_no_socket_file()
+    {
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().Build())
+            .AddLogging()
+            .AddSingleton<IMemoryPoolFactory<byte>, FailingPoolFactory>();
+        services.AddNetStream();
+        await using var provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<NetStreamTransportFactory>();
+        var path = Path.Combine(Listeners.TempDirectory(), "p.sock");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await factory.BindAsync(new UnixDomainSocketEndPoint(path), factory.Options));
+
+        Assert.Equal(FailingPoolFactory.Message, error.Message);
+        Assert.False(File.Exists(path));
+    }
+
+    private sealed class FailingPoolFactory : IMemoryPoolFactory<byte>
+    {
+        public const string Message = "No memory pool today.";
+
+        public System.Buffers.MemoryPool<byte> Create(MemoryPoolOptions? options = null) => throw new InvalidOperationException(Message);
     }
 
     [Fact]
