@@ -105,7 +105,17 @@ internal sealed partial class NetStreamConnection
                 var buffer = result.Buffer;
                 if (!buffer.IsEmpty)
                 {
-                    var sent = await _io.SendAsync(buffer).ConfigureAwait(false);
+                    // Paired with DisposeCoreAsync (full fences on both sides): a send that waits while the connection
+                    // is being disposed is timed by one of the two.
+                    Interlocked.Exchange(ref _sendInFlight, 1);
+                    var sending = _io.SendAsync(buffer);
+                    if (!sending.IsCompleted && Volatile.Read(ref _disposeStarted) != 0)
+                    {
+                        ArmCloseTimeout();
+                    }
+
+                    var sent = await sending.ConfigureAwait(false);
+                    Volatile.Write(ref _sendInFlight, 0);
                     _io.SendCompleted();
                     if (!sent.Succeeded)
                     {

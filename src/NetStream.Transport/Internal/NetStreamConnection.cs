@@ -45,6 +45,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly TimeSpan? _linger;
     private readonly TimeSpan _closeTimeout;
     private long _closeStarted;
+    private int _disposeStarted;
+    private int _sendInFlight;
+    private int _closeTimeoutArmed;
     private readonly int _minimumReceive;
     private readonly bool _corked;
     private readonly ILogger _logger;
@@ -186,20 +189,38 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         Interlocked.CompareExchange(ref _closeStarted, Stopwatch.GetTimestamp(), 0);
         await _originalTransport.Input.CompleteAsync().ConfigureAwait(false);
         await _originalTransport.Output.CompleteAsync().ConfigureAwait(false);
-        if (!_processing.IsCompleted && _closeTimeout != Timeout.InfiniteTimeSpan)
+
+        // What the application wrote last may wait for a peer that does not read: not for ever. Timed only while a
+        // send waits (here, or in the send loop once it sees this): most closes end at once, and a timer per close
+        // costs the churn of short connections a few percent.
+        Interlocked.Exchange(ref _disposeStarted, 1);
+        if (Volatile.Read(ref _sendInFlight) != 0)
         {
-            // What the application wrote last may still wait for a peer that does not read: not for ever.
-            try
-            {
-                await _processing.WaitAsync(_closeTimeout).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                Abort(new ConnectionAbortedException(CloseTimedOut));
-            }
+            ArmCloseTimeout();
         }
 
         await _processing.ConfigureAwait(false);
+    }
+
+    /// <summary>Aborts the connection if it is not over within the close timeout (once; from a close that waits on a send).</summary>
+    private void ArmCloseTimeout()
+    {
+        if (_closeTimeout != Timeout.InfiniteTimeSpan && Interlocked.Exchange(ref _closeTimeoutArmed, 1) == 0)
+        {
+            _ = AbortUnlessOverAsync();
+        }
+    }
+
+    private async Task AbortUnlessOverAsync()
+    {
+        try
+        {
+            await _processing.WaitAsync(_closeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort(new ConnectionAbortedException(CloseTimedOut));
+        }
     }
 
     private async Task RunAsync()
