@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
@@ -15,9 +14,7 @@ public sealed class BareListenerHookTests
     [Fact]
     public async Task One_call_runs_the_same_chain_on_a_connection_accepted_by_hand()
     {
-        var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder().Build())
-            .AddLogging();
+        var services = BareServices.With();
         var passed = 0;
         services.AddNetStream().AddAcceptedHook(context =>
             ValueTask.FromResult(Interlocked.Increment(ref passed) == 1 ? AcceptedResult.Pass : AcceptedResult.Refuse("second_is_refused")));
@@ -57,11 +54,7 @@ public sealed class BareListenerHookTests
     [Fact]
     public async Task The_per_endpoint_limit_counts_a_wildcard_listener_as_one_endpoint()
     {
-        var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["NetStream:Hooks:MaxConnectionsPerEndpoint"] = "1" })
-                .Build())
-            .AddLogging();
+        var services = BareServices.With(("NetStream:Hooks:MaxConnectionsPerEndpoint", "1"));
         services.AddNetStream();
         await using var provider = services.BuildServiceProvider();
         var factory = provider.GetRequiredService<NetStreamTransportFactory>();

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
@@ -67,11 +66,7 @@ public sealed class ConnectionThreadingTests
     [Fact]
     public async Task A_slow_OnClosed_callback_does_not_stall_other_connections_on_the_same_IO_queue()
     {
-        var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["NetStream:IOQueueCount"] = "1" })
-                .Build())
-            .AddLogging();
+        var services = BareServices.With(("NetStream:IOQueueCount", "1"));
         using var release = new ManualResetEventSlim();
         var first = 0;
         services.AddNetStream().AddAcceptedHook(context =>

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using NetStream.Tests.Hosting;
 using NetStream.Tests.Infrastructure;
@@ -269,9 +268,7 @@ public sealed class ListenTests
     [Fact]
     public async Task A_bind_whose_memory_pool_cannot_be_made_fails_and_leaves_no_socket_file()
     {
-        var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder().Build())
-            .AddLogging()
+        var services = BareServices.With()
             .AddSingleton<IMemoryPoolFactory<byte>, FailingPoolFactory>();
         services.AddNetStream();
         await using var provider = services.BuildServiceProvider();
