@@ -145,7 +145,7 @@ internal sealed partial class NetStreamConnection
             // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
             // Closing also ends a pending receive, and one parked on a full input is woken; the input then tells why.
             Volatile.Write(ref _sendFailure, error);
-            await RunOutputDoneCallbackAsync().ConfigureAwait(false);
+            await EndOutput().ConfigureAwait(false);
             CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
 
             // A writer learns of a reset or an abort as Kestrel's Sockets transport tells it, by a completed flush, not an
@@ -157,25 +157,30 @@ internal sealed partial class NetStreamConnection
     }
 
     /// <summary>
-    /// Runs what <see cref="OnOutputDone"/> registered (the hooks give back their slots) on the thread pool, not on the
-    /// I/O queue this loop may run on, which other connections share; and waits for it, a little, so that the slots
-    /// are back before the peer sees the FIN.
+    /// Marks the output done, once, and runs what <see cref="OnOutputDone"/> registered (the hooks give back their
+    /// slots) on the thread pool, not on the I/O queue the caller may run on, which other connections share. The task
+    /// ends when that has run, or after a short wait for a slow callback: the socket closes after it, so that the slots
+    /// are back before the peer sees the FIN or RST.
     /// </summary>
-    private async ValueTask RunOutputDoneCallbackAsync()
+    private Task EndOutput()
     {
         Action? callback;
         lock (_closed)
         {
-            _outputDone = true;
+            if (_outputDone is { } started)
+            {
+                return started;
+            }
+
             callback = _outputDoneCallback;
             _outputDoneCallback = null;
+            _outputDone = callback is null ? Task.CompletedTask : RunOutputDoneCallbackAsync(callback);
+            return _outputDone;
         }
+    }
 
-        if (callback is null)
-        {
-            return;
-        }
-
+    private static async Task RunOutputDoneCallbackAsync(Action callback)
+    {
         try
         {
             await Task.Run(callback).WaitAsync(OutputDoneWait).ConfigureAwait(false);
@@ -184,6 +189,12 @@ internal sealed partial class NetStreamConnection
         {
             // A slow or failing callback of the application's: the close goes on without it (the chain logs failures).
         }
+    }
+
+    private async Task CloseSocketAfterAsync(Task outputDone, bool reset)
+    {
+        await outputDone.ConfigureAwait(false);
+        CloseSocket(reset);
     }
 
     /// <summary>

@@ -61,7 +61,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private Task _processing = Task.CompletedTask;
     private Exception? _sendFailure;
     private Action? _outputDoneCallback;
-    private bool _outputDone;
+    private Task? _outputDone;   // set once the output is done: ends when what OnOutputDone registered has run
     private Task? _disposing;
 
     public NetStreamConnection(
@@ -141,7 +141,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     {
         lock (_closed)
         {
-            if (!_outputDone)
+            if (_outputDone is null)
             {
                 _outputDoneCallback += callback;
                 return;
@@ -166,7 +166,18 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
         _abortReason = abortReason ?? new ConnectionAbortedException("The connection was closed.");
         Log.ConnectionAborted(_logger, ConnectionId, _abortReason.Message);
-        CloseSocket(reset: abortReason is not null);
+
+        // Nothing more goes out: the hooks give back their slots before the peer sees the close, as on a graceful
+        // close, so that its next connect finds them free (an application that fails is aborted after its hooks ended).
+        var outputDone = EndOutput();
+        if (outputDone.IsCompleted)
+        {
+            CloseSocket(reset: abortReason is not null);
+        }
+        else
+        {
+            _ = CloseSocketAfterAsync(outputDone, reset: abortReason is not null);
+        }
 
         // Both loops may be parked: the send loop on an empty output, the receive loop on a full input.
         _output.CancelPendingRead();

@@ -199,6 +199,37 @@ public sealed class BuiltInHookTests
         }
     }
 
+    [Fact]
+    public async Task A_failed_handler_gives_its_limit_slot_back_before_its_peer_sees_the_reset()
+    {
+        // The server aborts a connection whose handler failed after the hooks ended: the slot must be free by the
+        // time the peer sees the reset, every time, or its next connect is refused.
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Hooks:MaxConnectionsPerIp"] = "1";
+        await using var host = await EchoHost.StartAsync(settings, server => server.Run(async connection =>
+        {
+            var read = await connection.Transport.Input.ReadAsync();
+            if (read.Buffer.FirstSpan[0] == (byte)'!')
+            {
+                throw new InvalidOperationException("handler bug");
+            }
+
+            connection.Transport.Input.AdvanceTo(read.Buffer.Start);
+            await TestEcho.EchoAsync(connection);
+        }));
+
+        for (var i = 0; i < 40; i++)
+        {
+            using (var failing = await Listeners.ConnectAsync(host.EndPoint))
+            {
+                await failing.SendAsync("!"u8.ToArray(), SocketFlags.None);
+                Assert.True(await EchoClient.SeesCloseAsync(failing));
+            }
+
+            Assert.Equal(Ping, await EchoClient.RoundTripAsync(host.EndPoint, Ping));
+        }
+    }
+
     [Theory]
     [InlineData(false, "ping")]
     [InlineData(true, null)]
