@@ -199,11 +199,14 @@ public sealed class BuiltInHookTests
         }
     }
 
-    [Fact]
-    public async Task A_failed_handler_gives_its_limit_slot_back_before_its_peer_sees_the_reset()
+    [Theory]
+    [InlineData("throws")]
+    [InlineData("aborts")]
+    public async Task An_aborted_connection_gives_its_limit_slot_back_before_its_peer_sees_the_reset(string how)
     {
-        // The server aborts a connection whose handler failed after the hooks ended: the slot must be free by the
-        // time the peer sees the reset, every time, or its next connect is refused.
+        // The server aborts a connection whose handler failed, after the hooks ended; a handler may abort its
+        // connection and return later. Either way the slot must be free by the time the peer sees the reset, every
+        // time, or its next connect is refused.
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
         settings["NetStream:Hooks:MaxConnectionsPerIp"] = "1";
         await using var host = await EchoHost.StartAsync(settings, server => server.Run(async connection =>
@@ -211,7 +214,14 @@ public sealed class BuiltInHookTests
             var read = await connection.Transport.Input.ReadAsync();
             if (read.Buffer.FirstSpan[0] == (byte)'!')
             {
-                throw new InvalidOperationException("handler bug");
+                if (how == "throws")
+                {
+                    throw new InvalidOperationException("handler bug");
+                }
+
+                connection.Abort();
+                await Task.Delay(20);
+                return;
             }
 
             connection.Transport.Input.AdvanceTo(read.Buffer.Start);

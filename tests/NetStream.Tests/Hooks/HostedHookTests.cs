@@ -67,6 +67,47 @@ public sealed class HostedHookTests
     }
 
     [Fact]
+    public async Task An_abort_runs_the_close_callbacks_at_once_and_the_scope_ends_when_the_handler_returns()
+    {
+        var probes = new ConcurrentQueue<ScopedProbe>();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aliveAfterAbort = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var host = await EchoHost.StartAsync(
+            Loopback(),
+            server => server.Run(async connection =>
+            {
+                connection.Abort();
+                await closed.Task.WaitAsync(Listeners.Timeout);
+                aliveAfterAbort.TrySetResult(!probes.Single().Disposed.Task.IsCompleted);
+                await release.Task;
+            }),
+            ns =>
+            {
+                ns.Services.AddSingleton(probes);
+                ns.Services.AddScoped<ScopedProbe>();
+                ns.AddAcceptedHook<ScopedHook>(ServiceLifetime.Scoped);
+                ns.AddAcceptedHook(context =>
+                {
+                    context.OnClosed(_ => closed.TrySetResult(), null);
+                    return ValueTask.FromResult(AcceptedResult.Pass);
+                });
+            });
+        try
+        {
+            // The callback ran while the handler still runs; the scope is still its.
+            Assert.True(await EchoClient.IsTurnedAwayAsync(host.EndPoint));
+            Assert.True(await aliveAfterAbort.Task.WaitAsync(Listeners.Timeout));
+        }
+        finally
+        {
+            release.SetResult();
+        }
+
+        await probes.Single().Disposed.Task.WaitAsync(Listeners.Timeout);
+    }
+
+    [Fact]
     public async Task A_new_connection_hook_sets_per_connection_options_and_returns_its_own_connection_type()
     {
         await using var host = await EchoHost.StartAsync(
