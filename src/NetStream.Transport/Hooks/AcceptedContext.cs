@@ -20,8 +20,6 @@ public sealed class AcceptedContext
     private Timer? _deadlineTimer;
     private CancellationTokenRegistration _connectionGone;
     private bool _closed;
-    private bool _callbacksRun;
-    private int _partsLeft = 2;   // a served connection of NetStream's: its application and its output
     private volatile bool _gone;
 
     internal AcceptedContext(ConnectionContext connection, AddressInfo addressInfo, string endpointName, IServiceProvider services, TimeSpan timeout)
@@ -68,7 +66,7 @@ public sealed class AcceptedContext
         {
             lock (_gate)
             {
-                if (_callbacksRun)
+                if (_closed)
                 {
                     return new CancellationToken(canceled: true);
                 }
@@ -115,10 +113,8 @@ public sealed class AcceptedContext
     }
 
     /// <summary>
-    /// Runs <paramref name="callback"/> once the connection is over: for NetStream's own connections when its output is
-    /// (all of it handed to the kernel, or the connection aborted, even while the application still runs), just before
-    /// the peer sees the FIN or RST; for other connection types when the application is done with it; at once if a
-    /// later hook refuses it (or if it is already over). For giving back what a hook took, such as a connection slot.
+    /// Runs <paramref name="callback"/> once the connection is over: after the application is done with it, or at once
+    /// if a later hook refuses it (or if it is already over). For giving back what a hook took, such as a connection slot.
     /// </summary>
     /// <param name="callback">Runs once. An exception it throws is logged and does not stop the other callbacks.</param>
     /// <param name="state">Passed to <paramref name="callback"/>.</param>
@@ -127,7 +123,7 @@ public sealed class AcceptedContext
         ArgumentNullException.ThrowIfNull(callback);
         lock (_gate)
         {
-            if (!_callbacksRun)
+            if (!_closed)
             {
                 (_onClosed ??= []).Add((callback, state));
                 return;
@@ -152,7 +148,7 @@ public sealed class AcceptedContext
         CancellationTokenSource? deadline;
         lock (_gate)
         {
-            deadline = _callbacksRun ? null : _deadline;
+            deadline = _closed ? null : _deadline;
         }
 
         try
@@ -171,20 +167,16 @@ public sealed class AcceptedContext
         }
     }
 
-    /// <summary>Whether both parts of a served connection are done (each calls this once): then it is time for <see cref="CloseAsync"/>.</summary>
-    internal bool EndPart() => Interlocked.Decrement(ref _partsLeft) == 0;
-
-    /// <summary>
-    /// The connection is over for the hooks: runs the close callbacks, newest first, once; one registered later runs
-    /// at once. The scope lives on until <see cref="CloseAsync"/>: the application may still be using it.
-    /// </summary>
-    internal void RunClosedCallbacks(Action<Exception> callbackFailed)
+    /// <summary>Ends the context: runs the close callbacks, newest first, then ends the scope and the deadline.</summary>
+    internal async ValueTask CloseAsync(Action<Exception> callbackFailed)
     {
         List<(Action<object?> Callback, object? State)>? callbacks;
+        AsyncServiceScope? scope;
         lock (_gate)
         {
-            _callbacksRun = true;
+            _closed = true;
             callbacks = _onClosed;
+            scope = _scope;
             _onClosed = null;
 
             // A hook still running past the limit keeps a token that is already cancelled.
@@ -204,18 +196,6 @@ public sealed class AcceptedContext
             {
                 callbackFailed(e);
             }
-        }
-    }
-
-    /// <summary>Ends the context: runs the close callbacks not run yet, then ends the scope.</summary>
-    internal async ValueTask CloseAsync(Action<Exception> callbackFailed)
-    {
-        RunClosedCallbacks(callbackFailed);
-        AsyncServiceScope? scope;
-        lock (_gate)
-        {
-            _closed = true;
-            scope = _scope;
         }
 
         if (scope is { } own)

@@ -81,40 +81,29 @@ public sealed class AcceptedHookChain
         var context = new AcceptedContext(connection, AddressInfo.Empty, endpointName, _services, _timeout);
         var replacements = new List<ConnectionContext>(0);
         Refusal? refusal = null;
-        var servedOwn = false;
         try
         {
             refusal = await RunHooksAsync(context, replacements).ConfigureAwait(false);
             if (refusal is null)
             {
                 context.Connection.Features.Set(context.AddressInfo);
-                if (connection is NetStreamConnection own)
-                {
-                    // NetStream's own connection is over for its hooks when its output is: all of it out (at most the
-                    // close timeout; a peer that does not read must not hold more connections than a limit allows),
-                    // or aborted, which the application may do long before it returns. The slots come back then, just
-                    // before the peer sees the FIN or RST, so that its next connect finds them free.
-                    servedOwn = true;
-                    own.OnOutputDone(() =>
-                    {
-                        context.RunClosedCallbacks(e => Log.HookCallbackFailed(_logger, connection.ConnectionId, e));
-                        if (context.EndPart())
-                        {
-                            _ = CloseContextAsync(context);
-                        }
-                    });
-                }
-
                 await next(context.Connection).ConfigureAwait(false);
             }
         }
         finally
         {
             // Each step on its own: one that throws must not keep the next from giving back what it holds.
-            if (!servedOwn || context.EndPart())
+            if (refusal is null && connection is NetStreamConnection own)
             {
-                // The scope ends when both the application and the output are done. Refused: slots are given back
-                // before the peer sees its close, so its next connect finds them free.
+                // The application is done, the connection not yet: its last output may still wait for a peer that
+                // reads slowly, or never. It holds its slots until that output is out (at most the close timeout), or
+                // a peer could hold more connections than a limit allows by not reading; and gives them back before
+                // its peer sees the FIN, so that the peer's next connect finds them free.
+                own.OnOutputDone(() => _ = CloseContextAsync(context));
+            }
+            else
+            {
+                // Slots are given back before a refused peer sees its close, so its next connect finds them free.
                 await CloseContextAsync(context).ConfigureAwait(false);
             }
 

@@ -142,11 +142,12 @@ internal sealed partial class NetStreamConnection
         }
         finally
         {
-            // Output done: FIN if it ended well, RST otherwise (an abort has closed the socket already, as it chose).
-            // Closing also ends a pending receive, and one parked on a full input is woken; the input then tells why.
+            // Output done: FIN if it ended well, RST if it failed; an abort's own choice if it came first (it may wait
+            // for the hooks' slots, as this does). Closing also ends a pending receive, and one parked on a full input
+            // is woken; the input then tells why.
             Volatile.Write(ref _sendFailure, error);
             await EndOutput().ConfigureAwait(false);
-            CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) != 0);
+            CloseSocket(reset: error is not null || Volatile.Read(ref _aborted) == AbortedWithReset);
 
             // A writer learns of a reset or an abort as Kestrel's Sockets transport tells it, by a completed flush, not an
             // exception (Kestrel would log one as unexpected on every client that goes away mid-response); the input

@@ -30,7 +30,10 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// </summary>
     private const int MinimumReceive = 2048;
 
-    /// <summary>How long the close waits for the hooks to give back their slots before it sends the FIN.</summary>
+    private const int AbortedWithFin = 1;
+    private const int AbortedWithReset = 2;
+
+    /// <summary>How long the close waits for the hooks to give back their slots before it sends the FIN or RST.</summary>
     private static readonly TimeSpan OutputDoneWait = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest pause between two looks at a lingering close's send queue.</summary>
@@ -54,7 +57,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly CancellationTokenSource _closed = new();
 
     private ConnectionAbortedException? _abortReason;
-    private int _aborted;
+    private int _aborted;   // 0, or how: AbortedWithFin, AbortedWithReset
     private CancellationTokenSource? _gone;   // made when first asked for: see ConnectionGone
     private bool _isGone;
     private bool _socketClosed;
@@ -134,8 +137,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// <summary>
     /// Runs <paramref name="callback"/> once the output is done (all of it handed to the kernel, or failed, or
     /// aborted), just before the socket closes: what the hooks hold for the connection is given back before its peer
-    /// sees the FIN, and not before, so that a peer that does not read keeps counting against a limit. Runs at once if
-    /// that moment has passed.
+    /// sees the FIN or RST, and not before, so that a peer that does not read keeps counting against a limit. Runs at
+    /// once if that moment has passed.
     /// </summary>
     internal void OnOutputDone(Action callback)
     {
@@ -154,12 +157,14 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     public override void Abort() => Abort(new ConnectionAbortedException("The connection was aborted by the application."));
 
     /// <summary>
-    /// Ends the connection at once: RST, unless <paramref name="abortReason"/> is <see langword="null"/>, which is
-    /// Kestrel's way of closing a connection whose peer sent FIN: then FIN, as Kestrel's Sockets transport does.
+    /// Ends the connection: RST, unless <paramref name="abortReason"/> is <see langword="null"/>, which is Kestrel's way
+    /// of closing a connection whose peer sent FIN: then FIN, as Kestrel's Sockets transport does. At once, unless the
+    /// hooks are waiting for the output to give back their slots (the application is done): then just after that.
     /// </summary>
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        var reset = abortReason is not null;
+        if (Interlocked.CompareExchange(ref _aborted, reset ? AbortedWithReset : AbortedWithFin, 0) != 0)
         {
             return;
         }
@@ -168,15 +173,15 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         Log.ConnectionAborted(_logger, ConnectionId, _abortReason.Message);
 
         // Nothing more goes out: the hooks give back their slots before the peer sees the close, as on a graceful
-        // close, so that its next connect finds them free (an application that fails is aborted after its hooks ended).
+        // close, so that its next connect finds them free (a handler that failed is aborted after its hooks ended).
         var outputDone = EndOutput();
         if (outputDone.IsCompleted)
         {
-            CloseSocket(reset: abortReason is not null);
+            CloseSocket(reset);
         }
         else
         {
-            _ = CloseSocketAfterAsync(outputDone, reset: abortReason is not null);
+            _ = CloseSocketAfterAsync(outputDone, reset);
         }
 
         // Both loops may be parked: the send loop on an empty output, the receive loop on a full input.
