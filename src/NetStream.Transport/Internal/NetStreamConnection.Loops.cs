@@ -160,8 +160,8 @@ internal sealed partial class NetStreamConnection
     /// <summary>
     /// Marks the output done, once, and runs what <see cref="OnOutputDone"/> registered (the hooks give back their
     /// slots) on the thread pool, not on the I/O queue the caller may run on, which other connections share. The task
-    /// ends when that has run, or after a short wait for a slow callback: the socket closes after it, so that the slots
-    /// are back before the peer sees the FIN or RST.
+    /// ends when that has run, or when a callback that blocks has run for a short while: the socket closes after it, so
+    /// that the slots are back before the peer sees the FIN or RST.
     /// </summary>
     private Task EndOutput()
     {
@@ -182,9 +182,19 @@ internal sealed partial class NetStreamConnection
 
     private static async Task RunOutputDoneCallbackAsync(Action callback)
     {
+        // The wait is capped for a callback that blocks, not for a busy thread pool: it counts from the callback's
+        // start, so that slots are back before the peer sees the close however long the pool took to get to it.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = Task.Run(() =>
+        {
+            started.SetResult();
+            callback();
+        });
+
         try
         {
-            await Task.Run(callback).WaitAsync(OutputDoneWait).ConfigureAwait(false);
+            await started.Task.ConfigureAwait(false);
+            await running.WaitAsync(OutputDoneWait).ConfigureAwait(false);
         }
         catch (Exception)
         {

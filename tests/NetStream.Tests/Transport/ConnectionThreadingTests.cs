@@ -106,6 +106,11 @@ public sealed class ConnectionThreadingTests
             var receive = Listeners.ReceiveAsync(b, 1);
             var done = await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(5)));
             Assert.True(done == receive, "Connection B got no echo in 5 s: connection A's OnClosed callback blocks the I/O queue they share.");
+
+            // A's close waits a moment for the callback (slots back before the peer sees the close), not for ever.
+            var end = a.ReceiveAsync(new byte[1], SocketFlags.None);
+            Assert.True(await Task.WhenAny(end, Task.Delay(TimeSpan.FromSeconds(10))) == end, "Connection A's peer saw no close in 10 s: its close waits for the blocked OnClosed callback.");
+            Assert.Equal(0, await end);
         }
         finally
         {
