@@ -24,6 +24,22 @@ public sealed class NetStreamServerOptions
     /// so the kernel's backlog holds the rest. Default <see langword="null"/>: no limit.
     /// </summary>
     public int? MaxConnections { get; set; }
+
+    /// <summary>
+    /// How long a new connection may wait for its peer's first byte; past it the connection is closed (FIN), logged at
+    /// Debug and counted in <c>netstream.connections.timed_out</c>. A peer that connects and says nothing holds a
+    /// connection, its limit slots and its memory until then. Default 30 seconds; <see cref="Timeout.InfiniteTimeSpan"/>
+    /// for protocols whose clients only listen. Each endpoint may set its own.
+    /// </summary>
+    public TimeSpan FirstByteTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a connection may go without a byte in either direction (received, or handed to the kernel); past it
+    /// the connection is closed (FIN), logged at Debug and counted. Default <see cref="Timeout.InfiniteTimeSpan"/>:
+    /// quiet connections that live for hours are normal in many protocols (database pools, MQTT, server push), and
+    /// only the protocol knows how quiet is too quiet. Each endpoint may set its own.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 }
 
 /// <summary>
@@ -52,4 +68,10 @@ public sealed class NetStreamEndpointOptions
 
     /// <summary>Most connections this endpoint serves at once. Default <see langword="null"/>: no limit of its own.</summary>
     public int? MaxConnections { get; set; }
+
+    /// <summary>This endpoint's <see cref="NetStreamServerOptions.FirstByteTimeout"/>. Default <see langword="null"/>: the server's.</summary>
+    public TimeSpan? FirstByteTimeout { get; set; }
+
+    /// <summary>This endpoint's <see cref="NetStreamServerOptions.IdleTimeout"/>. Default <see langword="null"/>: the server's.</summary>
+    public TimeSpan? IdleTimeout { get; set; }
 }

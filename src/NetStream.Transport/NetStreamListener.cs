@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -30,7 +31,15 @@ public sealed class NetStreamListener : IConnectionListener
     private readonly PipeScheduler[] _schedulers;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
+    /// <summary>new_connection failures logged one by one per second at most, as refusals: a peer can cause them at will.</summary>
+    private const int PeerCausedLogsPerSecond = AcceptedHookChain.RefusalLogsPerSecond;
+
+    /// <summary>How often a listener holding back for descriptors counts them again, if none of its own closes.</summary>
+    private static readonly TimeSpan DescriptorRecheck = TimeSpan.FromMilliseconds(250);
+
     private readonly AcceptErrorPolicy _errors = new();
+    private readonly DescriptorHeadroom _descriptors = DescriptorHeadroom.Process;
+    private readonly LogBudget _newConnectionLogs;
     private readonly SocketOperationPool _sendOperations = new();
     private readonly CancellationTokenSource _unbound = new();
     private readonly CancellationToken _unboundToken;
@@ -64,6 +73,7 @@ public sealed class NetStreamListener : IConnectionListener
             ? Enumerable.Range(0, options.IOQueueCount).Select(_ => (PipeScheduler)new IOQueue()).ToArray()
             : [PipeScheduler.Inline];
         _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);
+        _newConnectionLogs = new LogBudget(PeerCausedLogsPerSecond, heldBack => Log.NewConnectionFailuresNotLogged(_logger, heldBack, PeerCausedLogsPerSecond));
 
         // Kept: an accept that fails as the listener is disposed still reads it, and the source is disposed then.
         _unboundToken = _unbound.Token;
@@ -79,7 +89,30 @@ public sealed class NetStreamListener : IConnectionListener
     public int? Backlog { get; }
 
     /// <summary><c>SO_ACCEPTCONN</c>: whether the socket is listening. <see langword="false"/> once unbound.</summary>
-    public bool IsListening => Volatile.Read(ref _unbindCalled) == 0 && SocketConfigurator.IsListening(_socket);
+    /// <remarks>
+    /// Also <see langword="false"/> while the endpoint is not accepting: every accept has failed for 10 seconds without
+    /// one success (logged once, and counted in <c>netstream.listeners.not_accepting</c>); true again at the next success.
+    /// </remarks>
+    public bool IsListening
+    {
+        get
+        {
+            if (Volatile.Read(ref _unbindCalled) != 0 || _errors.IsNotAccepting)
+            {
+                return false;
+            }
+
+            try
+            {
+                return SocketConfigurator.IsListening(_socket);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException)
+            {
+                // Unbound meanwhile.
+                return false;
+            }
+        }
+    }
 
     /// <summary>The listening socket, for reading options. Do not accept on it or close it.</summary>
     public Socket Socket => _socket;
@@ -182,11 +215,15 @@ public sealed class NetStreamListener : IConnectionListener
     {
         while (true)
         {
+            if (!await WaitForDescriptorsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            Socket? socket;
             try
             {
-                var socket = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                _errors.Succeeded();
-                return socket;
+                socket = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (Volatile.Read(ref _unbindCalled) != 0 && e is ObjectDisposedException or SocketException or OperationCanceledException)
             {
@@ -196,49 +233,122 @@ public sealed class NetStreamListener : IConnectionListener
             {
                 // Every failure of one accept is survived, not only the kernel's: the runtime's own (e.g. its socket
                 // engine refusing a descriptor it still has registered) must not end the caller's accept loop.
-                if (!await SurviveAcceptErrorAsync(e).ConfigureAwait(false))
+                (var survived, socket) = await SurviveAcceptErrorAsync(e).ConfigureAwait(false);
+                if (!survived)
                 {
                     return null;
                 }
             }
+
+            if (socket is not null)
+            {
+                Accepted();
+                return socket;
+            }
         }
     }
 
-    /// <summary>Applies the accept-error policy; <see langword="false"/> if the listener was unbound meanwhile.</summary>
-    private async ValueTask<bool> SurviveAcceptErrorAsync(Exception error)
+    private void Accepted()
     {
-        // Not the kernel's error (the runtime's own): unexpected, so backed off from and logged whole.
-        var code = error is SocketException socketError ? socketError.SocketErrorCode : SocketError.SocketError;
-        _metrics.AcceptError(code.ToString());
-        var kind = AcceptErrorPolicy.Classify(code);
-        if (kind == AcceptErrorKind.Transient)
+        _descriptors.Opened();
+        if (_errors.Succeeded() is { } failedFor)
         {
-            Log.AcceptRetried(_logger, EndPoint, code.ToString());
+            Log.AcceptingAgain(_logger, EndPoint, failedFor.TotalSeconds);
+            _metrics.NotAccepting(_endPointTag, -1);
+        }
+    }
+
+    /// <summary>
+    /// Waits while one more connection would leave fewer descriptors free than the reserve; the kernel's backlog holds
+    /// the peers meanwhile. <see langword="false"/> once unbound.
+    /// </summary>
+    private async ValueTask<bool> WaitForDescriptorsAsync(CancellationToken cancellationToken)
+    {
+        if (_descriptors.HasRoom(_options.DescriptorReserve, out var open, out var limit))
+        {
             return true;
         }
 
-        var delayMs = _errors.NextDelayMs();
-        if (kind == AcceptErrorKind.ResourceExhausted)
+        var reserve = _options.DescriptorReserve ?? DescriptorHeadroom.DefaultReserve(limit);
+        Log.HoldingBack(_logger, EndPoint, open, limit, reserve);
+        _metrics.HeldBack(_endPointTag);
+        var started = Stopwatch.GetTimestamp();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_unboundToken, cancellationToken);
+        try
         {
-            if (_errors.ShouldWarn(out var suppressed))
+            do
             {
-                Log.AcceptBackoff(_logger, EndPoint, code.ToString(), delayMs, suppressed);
+                await _descriptors.WaitForCloseAsync(DescriptorRecheck, stop.Token).ConfigureAwait(false);
+            }
+            while (!_descriptors.HasRoom(_options.DescriptorReserve, out open, out limit));
+        }
+        catch (OperationCanceledException) when (_unboundToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        Log.HoldingBackEnded(_logger, EndPoint, open, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return true;
+    }
+
+    /// <summary>
+    /// Applies the accept-error policy: <see langword="false"/> if the listener was unbound meanwhile; a connection if
+    /// asking the kernel for the errno the runtime dropped accepted one.
+    /// </summary>
+    private async ValueTask<(bool Survived, Socket? Socket)> SurviveAcceptErrorAsync(Exception error)
+    {
+        int? errno = null;
+        if (error is SocketException socketError)
+        {
+            errno = Errno.Of(socketError);
+            if (KernelAccept.TryAccept(_socket, out var asked) is { } pending)
+            {
+                // The failure was that one connection's: the next one is served.
+                _metrics.AcceptError(Errno.Name(errno ?? Errno.EPROTO));
+                return (true, pending);
+            }
+
+            errno = asked ?? errno;
+        }
+
+        var name = errno is { } known ? Errno.Name(known) : error.GetType().Name;
+        _metrics.AcceptError(name);
+        var kind = AcceptErrorPolicy.Classify(errno);
+        if (kind == AcceptErrorKind.Transient)
+        {
+            Log.AcceptRetried(_logger, EndPoint, name);
+            return (true, null);
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        var delayMs = _errors.NextDelayMs();
+        if (_errors.ShouldWarn(now, out var suppressed))
+        {
+            if (kind == AcceptErrorKind.ResourceExhausted)
+            {
+                Log.AcceptBackoff(_logger, EndPoint, name, delayMs, suppressed);
+            }
+            else
+            {
+                Log.AcceptFailed(_logger, EndPoint, name, delayMs, suppressed, error);
             }
         }
-        else
+
+        if (_errors.Failed(now))
         {
-            Log.AcceptFailed(_logger, EndPoint, delayMs, error);
+            Log.NotAccepting(_logger, EndPoint, AcceptErrorPolicy.NotAcceptingAfter.TotalSeconds, name);
+            _metrics.NotAccepting(_endPointTag, +1);
         }
 
         _metrics.AcceptBackoff();
         try
         {
             await Task.Delay(delayMs, _unboundToken).ConfigureAwait(false);
-            return true;
+            return (true, null);
         }
         catch (OperationCanceledException)
         {
-            return false;
+            return (false, null);
         }
     }
 
@@ -256,7 +366,11 @@ public sealed class NetStreamListener : IConnectionListener
         }
         catch (Exception e)
         {
-            Log.NewConnectionFailed(_logger, EndPoint, new Peer(TryGetRemoteEndPoint(socket)), e);
+            if (_newConnectionLogs.TryTake())
+            {
+                Log.NewConnectionFailed(_logger, EndPoint, new Peer(TryGetRemoteEndPoint(socket)), e);
+            }
+
             _metrics.Refused(RefusalReasons.NewConnectionFailed);
             if (_madeByDefault is { } started)
             {
@@ -268,6 +382,7 @@ public sealed class NetStreamListener : IConnectionListener
             else
             {
                 socket.Dispose();
+                _descriptors.Closed();
             }
 
             return (null, null);

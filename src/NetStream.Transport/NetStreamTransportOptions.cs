@@ -38,7 +38,8 @@ public sealed class NetStreamTransportOptions
     /// <c>SO_LINGER</c> of each accepted socket on a graceful close: the close waits, without blocking a thread, up to
     /// this long for the peer to take and acknowledge all that was written, then resets the connection. Default
     /// <see langword="null"/>: the kernel's (once NetStream has handed the last output to the kernel, the kernel sends
-    /// it in the background). Zero resets at once; an abort always does.
+    /// it in the background). Zero resets at once; an abort always does. NetStream times it to the millisecond; the
+    /// kernel's own <c>SO_LINGER</c> value, which counts whole seconds, is rounded up (0.5 s is 1 s, never 0).
     /// </summary>
     public TimeSpan? Linger { get; set; }
 
@@ -92,6 +93,15 @@ public sealed class NetStreamTransportOptions
     /// completion thread.
     /// </summary>
     public int IOQueueCount { get; set; } = DefaultIOQueueCount(Environment.ProcessorCount);
+
+    /// <summary>
+    /// File descriptors an accept loop keeps free for the rest of the process: it stops accepting while one more
+    /// connection would leave fewer than this under the process's <c>RLIMIT_NOFILE</c> (<c>ulimit -n</c>), and resumes as
+    /// descriptors are closed; the kernel's backlog holds new peers meanwhile. A .NET process out of descriptors cannot
+    /// load an assembly or start a thread, and dies of it. Default <see langword="null"/>: a tenth of the limit, at least
+    /// 64 and at most 1024. 0 turns the reserve off (accept until EMFILE, then back off).
+    /// </summary>
+    public int? DescriptorReserve { get; set; }
 
     /// <summary>How bytes move between the sockets and the pipes. Default <see cref="NetStreamEngine.Sockets"/>.</summary>
     public NetStreamEngine Engine { get; set; } = NetStreamEngine.Sockets;

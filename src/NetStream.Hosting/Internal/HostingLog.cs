@@ -36,4 +36,16 @@ internal static partial class HostingLog
 
     [LoggerMessage(110, LogLevel.Debug, "The handler of connection {ConnectionId} on {Name} ended with the shutdown's abort.")]
     public static partial void HandlerAbortedOnShutdown(ILogger logger, string connectionId, string name);
+
+    [LoggerMessage(111, LogLevel.Debug, "Connection {ConnectionId} on {Name} ended under its handler: {Reason}")]
+    public static partial void ConnectionEndedUnderHandler(ILogger logger, string connectionId, string name, string reason);
+
+    [LoggerMessage(112, LogLevel.Warning, "{Count} more handler failures were not logged one by one (at most {PerSecond} a second are); netstream.handler.errors counts them all.")]
+    public static partial void HandlerFailuresNotLogged(ILogger logger, long count, int perSecond);
+
+    [LoggerMessage(113, LogLevel.Debug, "Connection {ConnectionId} on {Name} closed: {Key} ({Seconds} s) passed.")]
+    public static partial void ConnectionTimedOut(ILogger logger, string connectionId, string name, string key, double seconds);
+
+    [LoggerMessage(114, LogLevel.Warning, "Endpoint {Name}: FirstByteTimeout and IdleTimeout do not apply to its connections of type {Type}, which do not report their bytes (a new_connection hook's own type).")]
+    public static partial void TimeoutsNotApplied(ILogger logger, string name, string type);
 }

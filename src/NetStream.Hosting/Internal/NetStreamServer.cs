@@ -29,9 +29,14 @@ internal sealed partial class NetStreamServer(
     /// <summary>The most a stop waits for aborted connections to end, after the drain time.</summary>
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
+    /// <summary>Handler failures logged one by one per second at most; the rest are counted in one line.</summary>
+    private const int HandlerFailureLogsPerSecond = 20;
+
     private readonly List<Endpoint> _endpoints = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<ConnectionContext, Task> _connections = new();
+    private readonly LogBudget _handlerFailureLogs = new(
+        HandlerFailureLogsPerSecond, heldBack => HostingLog.HandlerFailuresNotLogged(logger, heldBack, HandlerFailureLogsPerSecond));
     private SemaphoreSlim? _totalSlots;
     private volatile bool _abortingOnShutdown;
 
@@ -77,6 +82,7 @@ internal sealed partial class NetStreamServer(
             SystemdSockets.ClearEnvironment();
         }
 
+        StartWatchdog();
         foreach (var endpoint in _endpoints)
         {
             endpoint.AcceptLoop = Task.Run(() => AcceptLoopAsync(endpoint), CancellationToken.None);
@@ -103,6 +109,8 @@ internal sealed partial class NetStreamServer(
             await Task.WhenAny(drained, Task.Delay(abortGrace, CancellationToken.None)).ConfigureAwait(false);
         }
 
+        await _watchStopped.CancelAsync().ConfigureAwait(false);
+        await _watchdog.ConfigureAwait(false);
         foreach (var endpoint in _endpoints)
         {
             await endpoint.Listener.DisposeAsync().ConfigureAwait(false);
@@ -131,6 +139,7 @@ internal sealed partial class NetStreamServer(
         // The slot semaphores are not disposed: a connection that outlives the stop still gives its slots back, and
         // a SemaphoreSlim holds nothing to free unless its wait handle was asked for.
         _stopping.Dispose();
+        _watchStopped.Dispose();
     }
 
     private async Task StopListenersAsync()
@@ -197,7 +206,13 @@ internal sealed partial class NetStreamServer(
         try
         {
             var listener = await factory.BindAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
-            return new Endpoint(name, listener, endpointOptions.MaxConnections is { } max ? new SemaphoreSlim(max) : null);
+            var server = serverOptions.Value;
+            return new Endpoint(
+                name,
+                listener,
+                endpointOptions.MaxConnections is { } max ? new SemaphoreSlim(max) : null,
+                TimeoutOf(endpointOptions.FirstByteTimeout, server.FirstByteTimeout),
+                TimeoutOf(endpointOptions.IdleTimeout, server.IdleTimeout));
         }
         catch (AddressInUseException e)
         {
@@ -265,6 +280,7 @@ internal sealed partial class NetStreamServer(
         var started = Stopwatch.GetTimestamp();
         metrics.ConnectionStarted(endpoint.Name);
         HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, new Peer(connection.RemoteEndPoint));
+        var watched = Watch(endpoint, connection);
         try
         {
             await hooks.RunAsync(connection, application, endpoint.Name).ConfigureAwait(false);
@@ -274,13 +290,33 @@ internal sealed partial class NetStreamServer(
             // What the stop asked for, not a failure of the handler's.
             HostingLog.HandlerAbortedOnShutdown(logger, connection.ConnectionId, endpoint.Name);
         }
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException)
+        {
+            // The peer reset the connection, or it was ended under the handler (a timeout, the application's abort):
+            // the peer's doing or a decision already logged, not the handler's failure. Debug, as Kestrel logs a
+            // client gone; a peer can cause these at will.
+            var error = e is ConnectionResetException ? "connection_reset" : "connection_aborted";
+            HostingLog.ConnectionEndedUnderHandler(logger, connection.ConnectionId, endpoint.Name, e.Message);
+            metrics.HandlerError(endpoint.Name, error);
+            connection.Abort(new ConnectionAbortedException(e.Message, e));
+        }
         catch (Exception e)
         {
-            HostingLog.HandlerFailed(logger, connection.ConnectionId, endpoint.Name, e);
+            metrics.HandlerError(endpoint.Name, "exception");
+            if (_handlerFailureLogs.TryTake())
+            {
+                HostingLog.HandlerFailed(logger, connection.ConnectionId, endpoint.Name, e);
+            }
+
             connection.Abort(new ConnectionAbortedException("The connection handler failed.", e));
         }
         finally
         {
+            if (watched)
+            {
+                _watched.TryRemove(connection, out _);
+            }
+
             try
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
@@ -298,13 +334,22 @@ internal sealed partial class NetStreamServer(
         }
     }
 
-    private sealed class Endpoint(string name, NetStreamListener listener, SemaphoreSlim? slots)
+    private sealed class Endpoint(string name, NetStreamListener listener, SemaphoreSlim? slots, TimeSpan firstByteTimeout, TimeSpan idleTimeout)
     {
+        /// <summary>1 once the endpoint said that a connection type's timeouts cannot be applied.</summary>
+        public int UnwatchableSaid;
+
         public string Name { get; } = name;
 
         public NetStreamListener Listener { get; } = listener;
 
         public SemaphoreSlim? Slots { get; } = slots;
+
+        public TimeSpan FirstByteTimeout { get; } = firstByteTimeout;
+
+        public TimeSpan IdleTimeout { get; } = idleTimeout;
+
+        public bool HasTimeouts => FirstByteTimeout != Timeout.InfiniteTimeSpan || IdleTimeout != Timeout.InfiniteTimeSpan;
 
         public Task AcceptLoop { get; set; } = Task.CompletedTask;
     }

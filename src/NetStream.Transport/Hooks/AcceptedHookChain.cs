@@ -116,7 +116,7 @@ public sealed class AcceptedHookChain
                 catch (Exception e)
                 {
                     // A replacement's Abort or pipes are application code.
-                    Log.ReplacementDisposeFailed(_logger, connection.ConnectionId, e);
+                    Log.RefusalCloseFailed(_logger, connection.ConnectionId, e);
                 }
             }
 

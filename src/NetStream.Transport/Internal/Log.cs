@@ -18,8 +18,8 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Accept on {EndPoint} failed with {Error}: out of resources; backing off {DelayMs} ms ({Suppressed} more since the last warning).")]
     public static partial void AcceptBackoff(ILogger logger, EndPoint endPoint, string error, int delayMs, long suppressed);
 
-    [LoggerMessage(5, LogLevel.Error, "Accept on {EndPoint} failed unexpectedly; backing off {DelayMs} ms and accepting on.")]
-    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, int delayMs, Exception exception);
+    [LoggerMessage(5, LogLevel.Error, "Accept on {EndPoint} failed unexpectedly with {Error}; backing off {DelayMs} ms and accepting on ({Suppressed} more since the last time this was logged).")]
+    public static partial void AcceptFailed(ILogger logger, EndPoint endPoint, string error, int delayMs, long suppressed, Exception exception);
 
     [LoggerMessage(6, LogLevel.Warning, "new_connection failed on {EndPoint} for {Peer}; the socket was closed, accepting goes on.")]
     public static partial void NewConnectionFailed(ILogger logger, EndPoint endPoint, Peer peer, Exception exception);
@@ -68,4 +68,22 @@ internal static partial class Log
 
     [LoggerMessage(21, LogLevel.Error, "A ConnectionClosed callback of connection {ConnectionId} failed; the other callbacks ran.")]
     public static partial void ConnectionClosedCallbackFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(22, LogLevel.Warning, "Closing connection {ConnectionId}, refused by an accepted hook, failed.")]
+    public static partial void RefusalCloseFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Critical, "NetStream on {EndPoint} is not accepting connections: every accept for {Seconds} s failed, the last with {Error}. It keeps retrying, backing off, and says so when one succeeds.")]
+    public static partial void NotAccepting(ILogger logger, EndPoint endPoint, double seconds, string error);
+
+    [LoggerMessage(24, LogLevel.Information, "NetStream on {EndPoint} accepts connections again, after {Seconds:0.0} s of failures.")]
+    public static partial void AcceptingAgain(ILogger logger, EndPoint endPoint, double seconds);
+
+    [LoggerMessage(25, LogLevel.Warning, "NetStream on {EndPoint} holds back accepting: {Open} of {Limit} file descriptors are open and another connection would leave fewer than DescriptorReserve = {Reserve} free for the runtime. The kernel's backlog holds new peers until descriptors are closed.")]
+    public static partial void HoldingBack(ILogger logger, EndPoint endPoint, int open, long limit, int reserve);
+
+    [LoggerMessage(26, LogLevel.Information, "NetStream on {EndPoint} accepts again: {Open} file descriptors open, after holding back for {Seconds:0.000} s.")]
+    public static partial void HoldingBackEnded(ILogger logger, EndPoint endPoint, int open, double seconds);
+
+    [LoggerMessage(27, LogLevel.Information, "{Count} more new_connection failures were not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
+    public static partial void NewConnectionFailuresNotLogged(ILogger logger, long count, int perSecond);
 }

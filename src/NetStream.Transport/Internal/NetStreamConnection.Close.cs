@@ -49,6 +49,7 @@ internal sealed partial class NetStreamConnection
         else
         {
             _socket.Dispose();
+            DescriptorHeadroom.Process.Closed();
         }
     }
 
@@ -83,13 +84,32 @@ internal sealed partial class NetStreamConnection
             // All acknowledged: closing has nothing left to wait for, and must not start waiting on a retransmit.
             _socket.LingerState = new LingerOption(false, 0);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (SocketException)
+        {
+            // The send queue cannot be read: closed in the background, as without the option (the kernel's linger
+            // would block this thread, or reset a connection that may still deliver).
+            TryClearLinger();
+        }
+        catch (ObjectDisposedException)
         {
             // Nothing is left to wait for.
         }
         finally
         {
             _socket.Dispose();
+            DescriptorHeadroom.Process.Closed();
+        }
+    }
+
+    private void TryClearLinger()
+    {
+        try
+        {
+            _socket.LingerState = new LingerOption(false, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Gone already.
         }
     }
 

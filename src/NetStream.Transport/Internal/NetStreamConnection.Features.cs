@@ -13,7 +13,8 @@ internal sealed partial class NetStreamConnection :
     IConnectionLifetimeFeature,
     IConnectionEndPointFeature,
     IMemoryPoolFeature,
-    IConnectionSocketFeature
+    IConnectionSocketFeature,
+    IConnectionActivityFeature
 {
     internal static readonly Type[] BuiltInFeatures =
     [
@@ -24,6 +25,7 @@ internal sealed partial class NetStreamConnection :
         typeof(IConnectionEndPointFeature),
         typeof(IMemoryPoolFeature),
         typeof(IConnectionSocketFeature),
+        typeof(IConnectionActivityFeature),
     ];
 
     private string? _connectionId;
@@ -45,4 +47,10 @@ internal sealed partial class NetStreamConnection :
     public MemoryPool<byte> MemoryPool { get; }
 
     Socket IConnectionSocketFeature.Socket => _socket;
+
+    long IConnectionActivityFeature.LastActivity => Volatile.Read(ref _lastActivity);
+
+    bool IConnectionActivityFeature.HasReceived => Volatile.Read(ref _hasReceived);
+
+    void IConnectionActivityFeature.TimedOut(string reason) => EndConnection(new ConnectionAbortedException(reason), reset: false);
 }

@@ -57,6 +57,8 @@ internal sealed partial class NetStreamConnection
                 }
 
                 _input.Advance(received.Bytes);
+                _lastActivity = Environment.TickCount64;
+                _hasReceived = true;
                 var flush = await _input.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
@@ -117,6 +119,7 @@ internal sealed partial class NetStreamConnection
                     var sent = await sending.ConfigureAwait(false);
                     Volatile.Write(ref _sendInFlight, 0);
                     _io.SendCompleted();
+                    _lastActivity = Environment.TickCount64;
                     if (!sent.Succeeded)
                     {
                         error = Classify(sent.Error);

@@ -55,6 +55,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly bool _corked;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
+    private long _lastActivity = Environment.TickCount64;
+    private bool _hasReceived;
 
     private ConnectionAbortedException? _abortReason;
     private int _aborted;   // 0, or how: AbortedWithFin, AbortedWithReset
@@ -161,15 +163,17 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     /// of closing a connection whose peer sent FIN: then FIN, as Kestrel's Sockets transport does. At once, unless the
     /// hooks are waiting for the output to give back their slots (the application is done): then just after that.
     /// </summary>
-    public override void Abort(ConnectionAbortedException abortReason)
+    public override void Abort(ConnectionAbortedException abortReason) =>
+        EndConnection(abortReason ?? new ConnectionAbortedException("The connection was closed."), reset: abortReason is not null);
+
+    private void EndConnection(ConnectionAbortedException reason, bool reset)
     {
-        var reset = abortReason is not null;
         if (Interlocked.CompareExchange(ref _aborted, reset ? AbortedWithReset : AbortedWithFin, 0) != 0)
         {
             return;
         }
 
-        _abortReason = abortReason ?? new ConnectionAbortedException("The connection was closed.");
+        _abortReason = reason;
         Log.ConnectionAborted(_logger, ConnectionId, _abortReason.Message);
 
         // Nothing more goes out: the hooks give back their slots before the peer sees the close, as on a graceful

@@ -31,6 +31,7 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check((options.CloseTimeout > TimeSpan.Zero && options.CloseTimeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1)) || options.CloseTimeout == Timeout.InfiniteTimeSpan, "CloseTimeout", options.CloseTimeout, "must be positive and under 24 days, or -00:00:00.001 for no limit");
         Check(options.MaxReadBufferSize is null or >= 0, "MaxReadBufferSize", options.MaxReadBufferSize, "must be zero (no limit) or more");
         Check(options.MaxWriteBufferSize is null or >= 0, "MaxWriteBufferSize", options.MaxWriteBufferSize, "must be zero (no limit) or more");
+        Check(options.DescriptorReserve is null or >= 0, "DescriptorReserve", options.DescriptorReserve, "must be zero (no reserve) or a number of file descriptors");
         Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");

@@ -88,7 +88,7 @@ internal static class SocketConfigurator
 
         if (options.Linger is { } linger)
         {
-            socket.LingerState = new LingerOption(true, (int)linger.TotalSeconds);
+            socket.LingerState = new LingerOption(true, KernelLingerSeconds(linger));
         }
 
         var keepAlive = options.KeepAlive;
@@ -111,6 +111,13 @@ internal static class SocketConfigurator
             }
         }
     }
+
+    /// <summary>
+    /// <c>SO_LINGER</c>'s time for the kernel, which counts whole seconds: rounded up, for 0 would turn a graceful close
+    /// into a reset. Only zero is zero. NetStream's own connections time a lingering close themselves, to the
+    /// millisecond; the kernel's value serves connections of other types and a close NetStream cannot time.
+    /// </summary>
+    public static int KernelLingerSeconds(TimeSpan linger) => (int)Math.Min(Math.Ceiling(linger.TotalSeconds), int.MaxValue);
 
     /// <summary>Reads <c>SO_ACCEPTCONN</c>: whether the socket is listening.</summary>
     public static bool IsListening(Socket socket) =>

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace NetStream.Transport.Internal;
+
+/// <summary>
+/// The process's file descriptors, as accept loops see them: whether accepting one more connection would leave fewer
+/// than a reserve free under <c>RLIMIT_NOFILE</c>. A .NET process out of descriptors cannot load an assembly, read
+/// <c>/proc</c> or start a thread, and dies of it ("Out of memory."): its connections must never take the descriptors
+/// the runtime needs. Connections it holds back wait in the kernel's backlog.
+/// </summary>
+/// <remarks>
+/// Counting <c>/proc/self/fd</c> costs a pass over every open descriptor, so it is counted now and then and kept up to
+/// date in between with the connections NetStream opened and closed; near the limit the count is taken afresh.
+/// </remarks>
+internal sealed partial class DescriptorHeadroom
+{
+    private const int RlimitNofile = 7;
+
+    /// <summary>How old a count may be while far from the limit (less than half of it open).</summary>
+    private static readonly TimeSpan s_farRecount = TimeSpan.FromSeconds(5);
+
+    /// <summary>How old a count may be near the limit: descriptors opened by others are seen this late at most.</summary>
+    private static readonly TimeSpan s_nearRecount = TimeSpan.FromMilliseconds(100);
+
+    private readonly Lock _gate = new();
+    private int _counted;
+    private long _countedAt;
+    private long _limit = long.MaxValue;
+    private int _openedSince;
+    private int _closedSince;
+    private TaskCompletionSource? _closed;
+
+    /// <summary>The one of this process.</summary>
+    public static DescriptorHeadroom Process { get; } = new();
+
+    /// <summary>The reserve when none is configured: a tenth of the limit, at least 64 and at most 1024.</summary>
+    public static int DefaultReserve(long limit) => (int)Math.Clamp(limit / 10, 64, 1024);
+
+    /// <summary>The soft <c>RLIMIT_NOFILE</c> now; <see cref="long.MaxValue"/> when unlimited or unknown.</summary>
+    public static long ReadLimit() =>
+        GetRlimit(RlimitNofile, out var limit) == 0 && limit.Current < long.MaxValue ? (long)limit.Current : long.MaxValue;
+
+    /// <summary>
+    /// Whether one more descriptor leaves at least <paramref name="reserve"/> free (the default's when
+    /// <see langword="null"/>; 0 never holds back).
+    /// </summary>
+    /// <param name="reserve">Descriptors to keep free.</param>
+    /// <param name="open">The descriptors counted open, for the log line.</param>
+    /// <param name="limit">The limit, for the log line.</param>
+    public bool HasRoom(int? reserve, out int open, out long limit)
+    {
+        lock (_gate)
+        {
+            var age = Stopwatch.GetElapsedTime(_countedAt);
+            open = _counted + _openedSince - _closedSince;
+            limit = _limit;
+            var room = limit - (reserve ?? DefaultReserve(limit));
+            if (reserve == 0 || (_countedAt != 0 && open < room && age < (open < limit / 2 ? s_farRecount : s_nearRecount)))
+            {
+                return true;
+            }
+
+            Recount();
+            open = _counted;
+            limit = _limit;
+            return open < limit - (reserve ?? DefaultReserve(limit));
+        }
+    }
+
+    /// <summary>A descriptor NetStream took (an accepted connection).</summary>
+    public void Opened() => Interlocked.Increment(ref _openedSince);
+
+    /// <summary>A descriptor NetStream closed; wakes accept loops that wait for room.</summary>
+    public void Closed()
+    {
+        Interlocked.Increment(ref _closedSince);
+        Volatile.Read(ref _closed)?.TrySetResult();
+    }
+
+    /// <summary>Ends when NetStream closes a descriptor, or after <paramref name="atMost"/>: others may close theirs.</summary>
+    public async Task WaitForCloseAsync(TimeSpan atMost, CancellationToken cancellationToken)
+    {
+        var closed = Volatile.Read(ref _closed);
+        if (closed is null || closed.Task.IsCompleted)
+        {
+            var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            closed = Interlocked.CompareExchange(ref _closed, fresh, closed) == closed ? fresh : Volatile.Read(ref _closed)!;
+        }
+
+        try
+        {
+            await closed.Task.WaitAsync(atMost, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Time to count again.
+        }
+    }
+
+    private void Recount()
+    {
+        _limit = ReadLimit();
+        try
+        {
+            // The enumeration's own descriptor is in the listing: not counted.
+            _counted = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count() - 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // No descriptor left even to count them (EMFILE): no room. With no /proc at all, no limit can be told.
+            _counted = e is DirectoryNotFoundException ? 0 : (int)Math.Min(_limit, int.MaxValue);
+        }
+
+        _countedAt = Stopwatch.GetTimestamp();
+        _openedSince = 0;
+        _closedSince = 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit")]
+    private static partial int GetRlimit(int resource, out RLimit limit);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+}
