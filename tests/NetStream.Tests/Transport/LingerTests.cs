@@ -81,6 +81,22 @@ public sealed class LingerTests
         Assert.True(client.Poll(Listeners.Timeout, SelectMode.SelectError), "No reset came.");
     }
 
+    [Fact]
+    public async Task A_sub_second_linger_is_rounded_up_for_the_kernel_never_down_to_an_abortive_zero()
+    {
+        var (connection, client) = await ConnectSlowReaderAsync(TimeSpan.FromMilliseconds(500));
+        using var _ = client;
+        var socket = connection.Features.Get<IConnectionSocketFeature>()!.Socket;
+
+        // SO_LINGER {on, 0} would make any close of this socket that NetStream does not time itself a reset.
+        Assert.Equal(new LingerOption(true, 1), socket.LingerState);
+
+        // NetStream's own lingering close times the half second itself: a peer that reads gets everything, then FIN.
+        await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
+        await connection.DisposeAsync().AsTask().WaitAsync(Listeners.Timeout);
+        Assert.Equal("bye"u8.ToArray(), await ReadToEndAsync(client));
+    }
+
     /// <summary>A client whose receive window a few KiB fill, to a server whose send buffer holds the rest.</summary>
     private static async Task<(Microsoft.AspNetCore.Connections.ConnectionContext Connection, Socket Client)> ConnectSlowReaderAsync(
         TimeSpan? linger, TimeSpan? closeTimeout = null, int sendBuffer = 1024 * 1024)
