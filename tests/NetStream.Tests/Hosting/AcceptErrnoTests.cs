@@ -22,7 +22,7 @@ public sealed partial class AcceptErrnoTests(ITestOutputHelper output)
             Assert.Contains("failed with ENOMEM: out of resources; backing off", warning);
 
             // Once the injected failures are spent, accepting goes on.
-            var endPoint = await TcpEndPointAsync(server);
+            var endPoint = await EchoServerSample.TcpEndPointAsync(server);
             Assert.Equal([1, 2, 3], await EchoClient.RoundTripAsync(endPoint, [1, 2, 3]));
             Assert.DoesNotContain("NetStream.Transport[5]", server.Output);
         }
@@ -41,7 +41,7 @@ public sealed partial class AcceptErrnoTests(ITestOutputHelper output)
             var retried = await server.WaitForLineAsync(l => l.Contains("NetStream.Transport[3]"), Listeners.Timeout);
             Assert.Contains("failed with EPROTO; retrying at once", retried);
 
-            var endPoint = await TcpEndPointAsync(server);
+            var endPoint = await EchoServerSample.TcpEndPointAsync(server);
             Assert.Equal([1, 2, 3], await EchoClient.RoundTripAsync(endPoint, [1, 2, 3]));
             Assert.DoesNotContain("NetStream.Transport[4]", server.Output);
             Assert.DoesNotContain("NetStream.Transport[5]", server.Output);
@@ -86,14 +86,7 @@ public sealed partial class AcceptErrnoTests(ITestOutputHelper output)
     {
         var strace = await DebianTools.RequireAsync("strace", "strace");
         var directory = Listeners.TempDirectory();
-        var environment = new Dictionary<string, string>
-        {
-            ["NetStream__Endpoints__Echo__Url"] = "tcp://127.0.0.1:0",
-            ["NetStream__Endpoints__EchoUnix__Url"] = "unix:" + Path.Combine(directory, "echo.sock"),
-            ["Logging__Console__FormatterName"] = "simple",
-            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-            ["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled",
-        };
+        var environment = EchoServerSample.TestEnvironment(Path.Combine(directory, "echo.sock"));
 
         // Only accept4 stops the tracee (seccomp), so the server runs at nearly full speed.
         return ChildProcess.Start(
@@ -102,13 +95,4 @@ public sealed partial class AcceptErrnoTests(ITestOutputHelper output)
              EchoServerSample.DotnetHost(), EchoServerSample.DllPath(), .. arguments ?? []],
             environment);
     }
-
-    private static async Task<IPEndPoint> TcpEndPointAsync(ChildProcess server)
-    {
-        var line = await server.WaitForLineAsync(l => ListeningOnLoopback().IsMatch(l), Listeners.Timeout);
-        return IPEndPoint.Parse(ListeningOnLoopback().Match(line).Groups[1].Value);
-    }
-
-    [GeneratedRegex(@"NetStream\.Transport\[1\] NetStream \(\w+\) listening on (127\.0\.0\.1:\d+),")]
-    private static partial Regex ListeningOnLoopback();
 }

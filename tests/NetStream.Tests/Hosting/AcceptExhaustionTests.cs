@@ -27,19 +27,11 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
     /// <summary>Clients connected once the server is out of descriptors, left in the kernel's queue.</summary>
     private const int QueuedClients = 8;
 
-    // Its log on stdout, one line an event, no colours; 127.0.0.1 port 0 and a Unix socket the test names, never
-    // the sample's fixed endpoints.
-    private static Dictionary<string, string> ServerEnvironment(string unixSocketPath) => new()
+    private static Dictionary<string, string> ServerEnvironment(string unixSocketPath) => new(EchoServerSample.TestEnvironment(unixSocketPath))
     {
-        ["NetStream__Endpoints__Echo__Url"] = "tcp://127.0.0.1:0",
-        ["NetStream__Endpoints__EchoUnix__Url"] = "unix:" + unixSocketPath,
-
         // No reserve: this test runs the server out of descriptors on purpose (DescriptorHeadroomTests shows the reserve
         // holding it back before that).
         ["NetStream__DescriptorReserve"] = "0",
-        ["Logging__Console__FormatterName"] = "simple",
-        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-        ["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled",
 
         // The NetStream meter's measurements on stdout, one line each (the sample's debug console listener).
         ["Metrics__EnabledMetrics__NetStream"] = "true",
@@ -65,7 +57,7 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
         var clients = new List<Socket>();
         try
         {
-            var endPoint = await TcpEndPointAsync(server);
+            var endPoint = await EchoServerSample.TcpEndPointAsync(server);
 
             // Out of descriptors, the runtime cannot start a thread (CoreCLR opens a pipe for each): have the child's
             // fixed pool start all its workers first, with echoes, as a server under load has.
@@ -151,16 +143,6 @@ public sealed partial class AcceptExhaustionTests(ITestOutputHelper output)
     /// <summary>The hosted server's "accepted" line (event 102) for a connection on the TCP endpoint.</summary>
     private static bool IsAcceptedOnEcho(string line) => line.Contains("NetStreamServer[102]") && line.Contains(" accepted on Echo ");
 
-    /// <summary>The TCP endpoint, from the transport's start-up line (event 1, "listening on").</summary>
-    private static async Task<IPEndPoint> TcpEndPointAsync(ChildProcess server)
-    {
-        var line = await server.WaitForLineAsync(l => ListeningOnLoopback().IsMatch(l), Listeners.Timeout);
-        return IPEndPoint.Parse(ListeningOnLoopback().Match(line).Groups[1].Value);
-    }
-
     /// <summary>How many thread-pool workers the server has started (they live 20 s idle).</summary>
     private static int PoolThreadCount(ChildProcess server) => server.ThreadCount(".NET TP Worker");
-
-    [GeneratedRegex(@"NetStream\.Transport\[1\] NetStream \(\w+\) listening on (127\.0\.0\.1:\d+),")]
-    private static partial Regex ListeningOnLoopback();
 }

@@ -49,19 +49,14 @@ public sealed partial class DescriptorHeadroomTests(ITestOutputHelper output)
         using var server = ChildProcess.Start(
             "/usr/bin/prlimit",
             [$"--nofile={Limit}:{Limit}", EchoServerSample.DotnetHost(), EchoServerSample.DllPath()],
-            new Dictionary<string, string>
+            new Dictionary<string, string>(EchoServerSample.TestEnvironment(Path.Combine(directory, "echo.sock")))
             {
-                ["NetStream__Endpoints__Echo__Url"] = "tcp://127.0.0.1:0",
-                ["NetStream__Endpoints__EchoUnix__Url"] = "unix:" + Path.Combine(directory, "echo.sock"),
                 ["NetStream__Hooks__MaxConnectionsPerIp"] = "1000",
-                ["Logging__Console__FormatterName"] = "simple",
-                ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-                ["Logging__Console__FormatterOptions__ColorBehavior"] = "Disabled",
             });
         var clients = new List<Socket>();
         try
         {
-            var endPoint = await TcpEndPointAsync(server);
+            var endPoint = await EchoServerSample.TcpEndPointAsync(server);
 
             // Idle clients until the server says it holds back: well before the limit, whatever its start-up took.
             var holding = server.WaitForLineAsync(l => l.Contains("NetStream.Transport[25]"), Listeners.Timeout);
@@ -106,13 +101,4 @@ public sealed partial class DescriptorHeadroomTests(ITestOutputHelper output)
             Directory.Delete(directory, recursive: true);
         }
     }
-
-    private static async Task<IPEndPoint> TcpEndPointAsync(ChildProcess server)
-    {
-        var line = await server.WaitForLineAsync(l => ListeningOnLoopback().IsMatch(l), Listeners.Timeout);
-        return IPEndPoint.Parse(ListeningOnLoopback().Match(line).Groups[1].Value);
-    }
-
-    [GeneratedRegex(@"NetStream\.Transport\[1\] NetStream \(\w+\) listening on (127\.0\.0\.1:\d+),")]
-    private static partial Regex ListeningOnLoopback();
 }
