@@ -263,12 +263,8 @@ public sealed class HostedHookTests
         Assert.InRange(logged, 1, AcceptedHookChain.RefusalLogsPerSecond * seconds);
 
         // The rest are summed up at the end of their second, though no refusal follows the flood.
-        await logs.WaitUntilAsync(entries => logged + HeldBack(entries) == Clients, Listeners.Timeout);
+        await logs.WaitUntilAsync(entries => logged + LogRecorder.HeldBack(entries, 18) == Clients, Listeners.Timeout);
     }
-
-    /// <summary>The refusals that the log's summary lines (event 18, "N more connections ...") count.</summary>
-    private static long HeldBack(IEnumerable<LogRecorder.Entry> entries) =>
-        entries.Where(e => e.EventId == 18).Sum(e => long.Parse(e.Message.AsSpan(0, e.Message.IndexOf(' '))));
 
     [Fact]
     public async Task A_peer_that_resets_cancels_the_hooks_token_and_keeps_no_slot()

@@ -57,10 +57,7 @@ public sealed class HandlerFailureLoggingTests
         Assert.All(logs.Entries.Where(e => e.EventId == 104), e => Assert.Equal(LogLevel.Warning, e.Level));
 
         // The rest are summed up at the end of their second.
-        await logs.WaitUntilAsync(entries => warned + HeldBack(entries) == Clients, Listeners.Timeout);
+        await logs.WaitUntilAsync(entries => warned + LogRecorder.HeldBack(entries, 112) == Clients, Listeners.Timeout);
     }
 
-    /// <summary>The failures that the summary lines (event 112, "N more handler failures ...") count.</summary>
-    private static long HeldBack(IEnumerable<LogRecorder.Entry> entries) =>
-        entries.Where(e => e.EventId == 112).Sum(e => long.Parse(e.Message.AsSpan(0, e.Message.IndexOf(' '))));
 }

@@ -42,6 +42,13 @@ internal sealed class LogRecorder : ILoggerProvider
     {
     }
 
+    /// <summary>
+    /// What the summary lines of a log budget (event <paramref name="summaryEventId"/>, "N more ... were not logged")
+    /// count, for tests that check a flood was logged so many a second and counted in full.
+    /// </summary>
+    public static long HeldBack(IEnumerable<Entry> entries, int summaryEventId) =>
+        entries.Where(e => e.EventId == summaryEventId).Sum(e => long.Parse(e.Message.AsSpan(0, e.Message.IndexOf(' '))));
+
     public sealed record Entry(string Category, LogLevel Level, int EventId, string Message, Exception? Exception);
 
     private void Add(Entry entry)

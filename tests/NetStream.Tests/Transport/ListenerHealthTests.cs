@@ -42,7 +42,7 @@ public sealed class ListenerHealthTests
         var seconds = (int)clock.Elapsed.TotalSeconds + 1;
         var logged = logs.Entries.Count(e => e.EventId == 6);
         Assert.InRange(logged, 1, AcceptedHookChain.RefusalLogsPerSecond * seconds);
-        await logs.WaitUntilAsync(entries => logged + HeldBack(entries) == Clients, Listeners.Timeout);
+        await logs.WaitUntilAsync(entries => logged + LogRecorder.HeldBack(entries, 27) == Clients, Listeners.Timeout);
     }
 
     [Fact]
@@ -63,9 +63,6 @@ public sealed class ListenerHealthTests
         Assert.Contains("refused by an accepted hook, failed", entry.Message);
         Assert.IsType<InvalidOperationException>(entry.Exception);
     }
-
-    private static long HeldBack(IEnumerable<LogRecorder.Entry> entries) =>
-        entries.Where(e => e.EventId == 27).Sum(e => long.Parse(e.Message.AsSpan(0, e.Message.IndexOf(' '))));
 
     private sealed class AlwaysFails : INewConnectionHook
     {
