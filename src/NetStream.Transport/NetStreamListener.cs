@@ -21,7 +21,7 @@ namespace NetStream.Transport;
 /// a failing <c>new_connection</c> costs only its socket. After <see cref="UnbindAsync"/> accept returns
 /// <see langword="null"/>. Call the accept methods from one loop at a time.
 /// </remarks>
-public sealed class NetStreamListener : IConnectionListener
+public sealed partial class NetStreamListener : IConnectionListener
 {
     private readonly Socket _socket;
     private readonly NetStreamTransportOptions _options;
@@ -49,6 +49,7 @@ public sealed class NetStreamListener : IConnectionListener
     private NetStreamConnection? _madeByDefault;
     private int _nextScheduler;
     private int _unbindCalled;
+    private int _countedNotAccepting;
 
     internal NetStreamListener(
         ListenSocket.Bound bound,
@@ -182,6 +183,7 @@ public sealed class NetStreamListener : IConnectionListener
                 }
             }
 
+            CountNotAccepting(false);
             Log.Unbound(_logger, EndPoint);
         }
 
@@ -245,110 +247,6 @@ public sealed class NetStreamListener : IConnectionListener
                 Accepted();
                 return socket;
             }
-        }
-    }
-
-    private void Accepted()
-    {
-        _descriptors.Opened();
-        if (_errors.Succeeded() is { } failedFor)
-        {
-            Log.AcceptingAgain(_logger, EndPoint, failedFor.TotalSeconds);
-            _metrics.NotAccepting(_endPointTag, -1);
-        }
-    }
-
-    /// <summary>
-    /// Waits while one more connection would leave fewer descriptors free than the reserve; the kernel's backlog holds
-    /// the peers meanwhile. <see langword="false"/> once unbound.
-    /// </summary>
-    private async ValueTask<bool> WaitForDescriptorsAsync(CancellationToken cancellationToken)
-    {
-        if (_descriptors.HasRoom(_options.DescriptorReserve, out var open, out var limit))
-        {
-            return true;
-        }
-
-        var reserve = _options.DescriptorReserve ?? DescriptorHeadroom.DefaultReserve(limit);
-        Log.HoldingBack(_logger, EndPoint, open, limit, reserve);
-        _metrics.HeldBack(_endPointTag);
-        var started = Stopwatch.GetTimestamp();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_unboundToken, cancellationToken);
-        try
-        {
-            do
-            {
-                await _descriptors.WaitForCloseAsync(DescriptorRecheck, stop.Token).ConfigureAwait(false);
-            }
-            while (!_descriptors.HasRoom(_options.DescriptorReserve, out open, out limit));
-        }
-        catch (OperationCanceledException) when (_unboundToken.IsCancellationRequested)
-        {
-            return false;
-        }
-
-        Log.HoldingBackEnded(_logger, EndPoint, open, Stopwatch.GetElapsedTime(started).TotalSeconds);
-        return true;
-    }
-
-    /// <summary>
-    /// Applies the accept-error policy: <see langword="false"/> if the listener was unbound meanwhile; a connection if
-    /// asking the kernel for the errno the runtime dropped accepted one.
-    /// </summary>
-    private async ValueTask<(bool Survived, Socket? Socket)> SurviveAcceptErrorAsync(Exception error)
-    {
-        int? errno = null;
-        if (error is SocketException socketError)
-        {
-            errno = Errno.Of(socketError);
-            if (KernelAccept.TryAccept(_socket, out var asked) is { } pending)
-            {
-                // The failure was that one connection's: the next one is served.
-                _metrics.AcceptError(Errno.Name(errno ?? Errno.EPROTO));
-                return (true, pending);
-            }
-
-            errno = asked ?? errno;
-        }
-
-        var name = errno is { } known ? Errno.Name(known) : error.GetType().Name;
-        _metrics.AcceptError(name);
-        var kind = AcceptErrorPolicy.Classify(errno);
-        if (kind == AcceptErrorKind.Transient)
-        {
-            Log.AcceptRetried(_logger, EndPoint, name);
-            return (true, null);
-        }
-
-        var now = Stopwatch.GetTimestamp();
-        var delayMs = _errors.NextDelayMs();
-        if (_errors.ShouldWarn(now, out var suppressed))
-        {
-            if (kind == AcceptErrorKind.ResourceExhausted)
-            {
-                Log.AcceptBackoff(_logger, EndPoint, name, delayMs, suppressed);
-            }
-            else
-            {
-                Log.AcceptFailed(_logger, EndPoint, name, delayMs, suppressed, error);
-            }
-        }
-
-        if (_errors.Failed(now))
-        {
-            Log.NotAccepting(_logger, EndPoint, AcceptErrorPolicy.NotAcceptingAfter.TotalSeconds, name);
-            _metrics.NotAccepting(_endPointTag, +1);
-        }
-
-        _metrics.AcceptBackoff();
-        try
-        {
-            await Task.Delay(delayMs, _unboundToken).ConfigureAwait(false);
-            return (true, null);
-        }
-        catch (OperationCanceledException)
-        {
-            return (false, null);
         }
     }
 

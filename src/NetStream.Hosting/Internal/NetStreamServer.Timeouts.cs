@@ -72,6 +72,10 @@ internal sealed partial class NetStreamServer
                     {
                         TimedOut(connection, watched, timeout);
                     }
+                    else if (watched.IsDone)
+                    {
+                        _watched.TryRemove(connection, out _);
+                    }
                 }
             }
         }
@@ -102,6 +106,9 @@ internal sealed partial class NetStreamServer
         public Endpoint Endpoint { get; } = endpoint;
 
         public IConnectionActivityFeature Activity { get; } = activity;
+
+        /// <summary>Whether no timeout can apply any more: the first byte came, and there is no idle timeout.</summary>
+        public bool IsDone => Endpoint.IdleTimeout == Timeout.InfiniteTimeSpan && Activity.HasReceived;
 
         /// <summary>Which timeout the connection is past at <paramref name="now"/>, if any.</summary>
         public (string Reason, string Key, TimeSpan Value)? PastTimeout(long now)
