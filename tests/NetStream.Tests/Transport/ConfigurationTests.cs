@@ -26,6 +26,8 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:MaxReadBufferSize", "-1")]
     [InlineData("NetStream:MaxWriteBufferSize", "-1")]
     [InlineData("NetStream:IOQueueCount", "-2")]
+    [InlineData("NetStream:DescriptorReserve", "-1")]
+    [InlineData("NetStream:DescriptorReserve", "many")]
     [InlineData("NetStream:KeepAlive:Idle", "00:00:00")]
     [InlineData("NetStream:KeepAlive:Interval", "00:00:00")]
     [InlineData("NetStream:KeepAlive:Idle", "09:06:08")]
