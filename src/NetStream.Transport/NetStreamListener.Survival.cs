@@ -40,25 +40,46 @@ public sealed partial class NetStreamListener
             return true;
         }
 
-        var reserve = _options.DescriptorReserve ?? DescriptorHeadroom.DefaultReserve(limit);
-        Log.HoldingBack(_logger, EndPoint, open, limit, reserve);
         _metrics.HeldBack(_endPointTag);
-        var started = Stopwatch.GetTimestamp();
+        var now = Stopwatch.GetTimestamp();
+        var said = _holdingBackSaid == 0 || Stopwatch.GetElapsedTime(_holdingBackSaid, now) >= HoldingBackLogInterval;
+        if (said)
+        {
+            _holdingBackSaid = now;
+            Log.HoldingBack(_logger, EndPoint, open, limit, _options.DescriptorReserve ?? DescriptorHeadroom.DefaultReserve(limit));
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_unboundToken, cancellationToken);
         try
         {
-            do
+            while (true)
             {
-                await _descriptors.WaitForCloseAsync(DescriptorRecheck, stop.Token).ConfigureAwait(false);
+                var closed = _descriptors.NextClose();
+                if (_descriptors.HasRoom(_options.DescriptorReserve, out open, out _))
+                {
+                    break;
+                }
+
+                try
+                {
+                    // Descriptors others close are seen at the next count.
+                    await closed.WaitAsync(DescriptorRecheck, stop.Token).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
             }
-            while (!_descriptors.HasRoom(_options.DescriptorReserve, out open, out limit));
         }
         catch (OperationCanceledException) when (_unboundToken.IsCancellationRequested)
         {
             return false;
         }
 
-        Log.HoldingBackEnded(_logger, EndPoint, open, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (said)
+        {
+            Log.HoldingBackEnded(_logger, EndPoint, open, Stopwatch.GetElapsedTime(now).TotalSeconds);
+        }
+
         return true;
     }
 

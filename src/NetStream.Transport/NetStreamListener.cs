@@ -37,6 +37,12 @@ public sealed partial class NetStreamListener : IConnectionListener
     /// <summary>How often a listener holding back for descriptors counts them again, if none of its own closes.</summary>
     private static readonly TimeSpan DescriptorRecheck = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// Holding back is said at most this often: at the limit, a listener holds back at every few connections, each
+    /// time only until some close. The metric counts every time.
+    /// </summary>
+    private static readonly TimeSpan HoldingBackLogInterval = TimeSpan.FromSeconds(10);
+
     private readonly AcceptErrorPolicy _errors = new();
     private readonly DescriptorHeadroom _descriptors = DescriptorHeadroom.Process;
     private readonly LogBudget _newConnectionLogs;
@@ -50,6 +56,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private int _nextScheduler;
     private int _unbindCalled;
     private int _countedNotAccepting;
+    private long _holdingBackSaid;
 
     internal NetStreamListener(
         ListenSocket.Bound bound,

@@ -78,24 +78,20 @@ internal sealed partial class DescriptorHeadroom
         Volatile.Read(ref _closed)?.TrySetResult();
     }
 
-    /// <summary>Ends when NetStream closes a descriptor, or after <paramref name="atMost"/>: others may close theirs.</summary>
-    public async Task WaitForCloseAsync(TimeSpan atMost, CancellationToken cancellationToken)
+    /// <summary>
+    /// A task that ends at the next descriptor NetStream closes. Taken before looking for room, so that a close in
+    /// between is not missed.
+    /// </summary>
+    public Task NextClose()
     {
         var closed = Volatile.Read(ref _closed);
-        if (closed is null || closed.Task.IsCompleted)
+        if (closed is not null && !closed.Task.IsCompleted)
         {
-            var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            closed = Interlocked.CompareExchange(ref _closed, fresh, closed) == closed ? fresh : Volatile.Read(ref _closed)!;
+            return closed.Task;
         }
 
-        try
-        {
-            await closed.Task.WaitAsync(atMost, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Time to count again.
-        }
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return (Interlocked.CompareExchange(ref _closed, fresh, closed) == closed ? fresh : Volatile.Read(ref _closed)!).Task;
     }
 
     private void Recount()

@@ -78,7 +78,7 @@ internal static partial class Log
     [LoggerMessage(24, LogLevel.Information, "NetStream on {EndPoint} accepts connections again, after {Seconds:0.0} s of failures.")]
     public static partial void AcceptingAgain(ILogger logger, EndPoint endPoint, double seconds);
 
-    [LoggerMessage(25, LogLevel.Warning, "NetStream on {EndPoint} holds back accepting: {Open} of {Limit} file descriptors are open and another connection would leave fewer than DescriptorReserve = {Reserve} free for the runtime. The kernel's backlog holds new peers until descriptors are closed.")]
+    [LoggerMessage(25, LogLevel.Warning, "NetStream on {EndPoint} holds back accepting: {Open} of {Limit} file descriptors are open and another connection would leave fewer than DescriptorReserve = {Reserve} free for the runtime. The kernel's backlog holds new peers until descriptors are closed (said at most every 10 s).")]
     public static partial void HoldingBack(ILogger logger, EndPoint endPoint, int open, long limit, int reserve);
 
     [LoggerMessage(26, LogLevel.Information, "NetStream on {EndPoint} accepts again: {Open} file descriptors open, after holding back for {Seconds:0.000} s.")]
