@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
+using NetStream.Transport.ProxyProtocol;
 
 namespace Microsoft.AspNetCore.Hosting;
 
@@ -19,6 +20,23 @@ public static class NetStreamListenOptionsExtensions
     {
         ArgumentNullException.ThrowIfNull(listenOptions);
         KestrelHooks.InstallExplicit(listenOptions);
+        return listenOptions;
+    }
+
+    /// <summary>
+    /// Reads a PROXY protocol header (v1 or v2) from every connection of this endpoint before anything else does, so that
+    /// <c>HttpContext.Connection.RemoteIpAddress</c>, the logs and NetStream's IP lists and limits see the client behind
+    /// the load balancer. Starts from <c>NetStream:ProxyProtocol</c> (with <c>Mode</c> = <c>Require</c> if it is off there);
+    /// <paramref name="configure"/> says the rest, e.g. <c>o =&gt; o.TrustedProxies.Add("10.0.0.0/8")</c>. Without this
+    /// call, <c>NetStream:ProxyProtocol</c> applies to every endpoint. The receiver runs where the <c>accepted</c> chain
+    /// runs: first by default; an endpoint that places the chain itself must not place it after <c>UseHttps</c>.
+    /// </summary>
+    /// <param name="listenOptions">The endpoint.</param>
+    /// <param name="configure">Sets this endpoint's receiver options.</param>
+    public static ListenOptions UseProxyProtocol(this ListenOptions listenOptions, Action<ProxyProtocolOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(listenOptions);
+        KestrelHooks.UseProxyProtocol(listenOptions, configure ?? (static _ => { }));
         return listenOptions;
     }
 }

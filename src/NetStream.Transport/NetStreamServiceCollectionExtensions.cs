@@ -36,6 +36,7 @@ public static class NetStreamServiceCollectionExtensions
             services.TryAddSingleton(sp => new AcceptedHookChain(
                 sp.GetServices<AcceptedHookRegistration>(),
                 sp.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.Hooks,
+                sp.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.ProxyProtocol,
                 sp,
                 sp.GetRequiredService<ILoggerFactory>(),
                 sp.GetRequiredService<NetStreamMetrics>()));

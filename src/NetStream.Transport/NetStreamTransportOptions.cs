@@ -109,16 +109,20 @@ public sealed class NetStreamTransportOptions
     /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
 
+    /// <summary>The PROXY protocol receiver, which runs before the <c>accepted</c> hooks. Default: off.</summary>
+    public ProxyProtocol.ProxyProtocolOptions ProxyProtocol { get; set; } = new();
 
-    /// <summary>Returns a deep copy, so an endpoint can override options without touching the shared ones.</summary>
+
     /// <summary>The default <see cref="IOQueueCount"/> on a machine with <paramref name="processors"/> processors.</summary>
     internal static int DefaultIOQueueCount(int processors) => processors > 32 ? processors / 2 : Math.Min(processors, 16);
 
+    /// <summary>Returns a deep copy, so an endpoint can override options without touching the shared ones.</summary>
     internal NetStreamTransportOptions Clone()
     {
         var copy = (NetStreamTransportOptions)MemberwiseClone();
         copy.KeepAlive = KeepAlive.Clone();
         copy.Hooks = Hooks.Clone();
+        copy.ProxyProtocol = ProxyProtocol.Clone();
         return copy;
     }
 }

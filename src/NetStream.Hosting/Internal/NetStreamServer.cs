@@ -212,7 +212,10 @@ internal sealed partial class NetStreamServer(
                 listener,
                 endpointOptions.MaxConnections is { } max ? new SemaphoreSlim(max) : null,
                 TimeoutOf(endpointOptions.FirstByteTimeout, server.FirstByteTimeout),
-                TimeoutOf(endpointOptions.IdleTimeout, server.IdleTimeout));
+                TimeoutOf(endpointOptions.IdleTimeout, server.IdleTimeout))
+            {
+                ProxyProtocol = AcceptedHookChain.ReceiverFor(options.ProxyProtocol),
+            };
         }
         catch (AddressInUseException e)
         {
@@ -283,7 +286,7 @@ internal sealed partial class NetStreamServer(
         var watched = Watch(endpoint, connection);
         try
         {
-            await hooks.RunAsync(connection, application, endpoint.Name).ConfigureAwait(false);
+            await hooks.RunAsync(connection, application, endpoint.Name, endpoint.ProxyProtocol).ConfigureAwait(false);
         }
         catch (Exception e) when (_abortingOnShutdown && e is ConnectionAbortedException or OperationCanceledException)
         {
@@ -348,6 +351,9 @@ internal sealed partial class NetStreamServer(
         public TimeSpan FirstByteTimeout { get; } = firstByteTimeout;
 
         public TimeSpan IdleTimeout { get; } = idleTimeout;
+
+        /// <summary>The endpoint's PROXY protocol receiver (<c>ProxyProtocol</c>, its own or the server's); none when off.</summary>
+        public NetStream.Transport.ProxyProtocol.ProxyProtocolReceiver? ProxyProtocol { get; init; }
 
         public bool HasTimeouts => FirstByteTimeout != Timeout.InfiniteTimeSpan || IdleTimeout != Timeout.InfiniteTimeSpan;
 

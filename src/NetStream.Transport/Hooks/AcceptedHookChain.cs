@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NetStream.Transport.Internal;
+using NetStream.Transport.ProxyProtocol;
 
 namespace NetStream.Transport.Hooks;
 
@@ -27,10 +28,12 @@ public sealed class AcceptedHookChain
     internal AcceptedHookChain(
         IEnumerable<AcceptedHookRegistration> registrations,
         HookOptions options,
+        ProxyProtocolOptions proxyProtocol,
         IServiceProvider services,
         ILoggerFactory loggerFactory,
         NetStreamMetrics metrics)
     {
+        DefaultProxyProtocol = ReceiverFor(proxyProtocol);
         _services = services;
         _timeout = options.Timeout;
         _logger = loggerFactory.CreateLogger("NetStream.Hooks");
@@ -40,7 +43,17 @@ public sealed class AcceptedHookChain
     }
 
     /// <summary>Whether there is no hook to run: the chain then calls the application directly, at no cost.</summary>
-    internal bool IsEmpty => _steps.Length == 0;
+    internal bool IsEmpty => _steps.Length == 0 && DefaultProxyProtocol is null;
+
+    /// <summary>Whether any hook is registered or built in (the PROXY protocol receiver aside).</summary>
+    internal bool HasSteps => _steps.Length > 0;
+
+    /// <summary>The PROXY protocol receiver of <c>NetStream:ProxyProtocol</c>; <see langword="null"/> when it is off.</summary>
+    internal ProxyProtocolReceiver? DefaultProxyProtocol { get; }
+
+    /// <summary>A receiver for <paramref name="options"/>; <see langword="null"/> when it is off.</summary>
+    internal static ProxyProtocolReceiver? ReceiverFor(ProxyProtocolOptions options) =>
+        options.Mode == ProxyProtocolMode.Off ? null : new ProxyProtocolReceiver(options);
 
     /// <summary>
     /// Runs the hooks on <paramref name="connection"/> and, unless one refuses it, <paramref name="next"/> on the connection
@@ -55,8 +68,14 @@ public sealed class AcceptedHookChain
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(next);
-        return IsEmpty ? next(connection) : RunChainAsync(connection, next, endpointName ?? connection.LocalEndPoint?.ToString() ?? string.Empty);
+        return RunAsync(connection, next, endpointName, DefaultProxyProtocol);
     }
+
+    /// <summary>As the public overload, with an endpoint's own PROXY protocol receiver (none: <see langword="null"/>).</summary>
+    internal Task RunAsync(ConnectionContext connection, ConnectionDelegate next, string? endpointName, ProxyProtocolReceiver? proxyProtocol) =>
+        _steps.Length == 0 && proxyProtocol is null
+            ? next(connection)
+            : RunChainAsync(connection, next, endpointName ?? connection.LocalEndPoint?.ToString() ?? string.Empty, proxyProtocol);
 
     /// <summary>As <see cref="RunAsync(ConnectionContext, ConnectionDelegate, string?)"/>, reusing the address info the accept already read.</summary>
     /// <param name="accepted">What <see cref="NetStreamListener.AcceptAsync(bool, CancellationToken)"/> returned.</param>
@@ -76,14 +95,14 @@ public sealed class AcceptedHookChain
         return RunAsync(accepted.Connection, next, endpointName ?? accepted.ListenerEndPoint?.ToString());
     }
 
-    private async Task RunChainAsync(ConnectionContext connection, ConnectionDelegate next, string endpointName)
+    private async Task RunChainAsync(ConnectionContext connection, ConnectionDelegate next, string endpointName, ProxyProtocolReceiver? proxyProtocol)
     {
         var context = new AcceptedContext(connection, AddressInfo.Empty, endpointName, _services, _timeout);
         var replacements = new List<ConnectionContext>(0);
         Refusal? refusal = null;
         try
         {
-            refusal = await RunHooksAsync(context, replacements).ConfigureAwait(false);
+            refusal = await RunHooksAsync(context, replacements, proxyProtocol).ConfigureAwait(false);
             if (refusal is null)
             {
                 context.Connection.Features.Set(context.AddressInfo);
@@ -129,12 +148,28 @@ public sealed class AcceptedHookChain
     }
 
     /// <summary>Runs every step; a refusal (already logged and counted) if one refused the connection or failed.</summary>
-    private async ValueTask<Refusal?> RunHooksAsync(AcceptedContext context, List<ConnectionContext> replacements)
+    private async ValueTask<Refusal?> RunHooksAsync(AcceptedContext context, List<ConnectionContext> replacements, ProxyProtocolReceiver? proxyProtocol)
     {
         var step = new Step(null, null, "(reading the address info)");
         try
         {
             context.AddressInfo = context.Original.Features.Get<AddressInfo>() ?? AddressInfo.FromConnection(context.Original);
+            if (proxyProtocol is not null)
+            {
+                step = ProxyProtocolStep;
+                var received = await proxyProtocol.ReceiveAsync(context.Original, context.AddressInfo.RemoteEndPoint, context.CancellationToken).ConfigureAwait(false);
+                if (received.IsRefused)
+                {
+                    LogRefusal(context, step, $"{received.Reason} ({received.Detail})");
+                    return Refuse(received.Reason!, RefusalMode.Reset);
+                }
+
+                if (received.Proxy is { } header)
+                {
+                    context.AddressInfo = ProxyProtocolReceiver.Apply(header, context.Original, context.AddressInfo);
+                }
+            }
+
             foreach (var current in _steps)
             {
                 step = current;
@@ -324,6 +359,9 @@ public sealed class AcceptedHookChain
         { Lifetime: ServiceLifetime.Singleton } => Step.Of((IAcceptedHook)services.GetRequiredService(registration.Type!)),
         _ => new Step(null, registration.Type, registration.Type!.Name),
     };
+
+    /// <summary>The PROXY protocol receiver, as the logs name it among the hooks.</summary>
+    private static readonly Step ProxyProtocolStep = new(null, null, "ProxyProtocol");
 
     private readonly record struct Refusal(string Reason, RefusalMode Mode);
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using NetStream.Transport.Hooks;
+using NetStream.Transport.ProxyProtocol;
 
 namespace NetStream.Transport.Internal;
 
@@ -18,6 +19,7 @@ namespace NetStream.Transport.Internal;
 internal static class KestrelHooks
 {
     private static readonly ConditionalWeakTable<ListenOptions, Placement> s_placements = [];
+    private static readonly ConditionalWeakTable<ListenOptions, Action<ProxyProtocolOptions>> s_proxyProtocol = [];
 
     // Kestrel internals read by the safety net only; if a later Kestrel renames them, endpoints keep the hooks from
     // the defaults set first, and UseNetStreamHooks() remains the documented way.
@@ -64,17 +66,59 @@ internal static class KestrelHooks
         }
     }
 
+    /// <summary>Gives an endpoint a PROXY protocol receiver of its own (<c>UseProxyProtocol</c>).</summary>
+    public static void UseProxyProtocol(ListenOptions listenOptions, Action<ProxyProtocolOptions> configure) =>
+        s_proxyProtocol.AddOrUpdate(listenOptions, configure);
+
     private static ConnectionDelegate Run(ListenOptions listenOptions, ConnectionDelegate next)
     {
         // Built when Kestrel binds the endpoint, after the app's services exist.
-        var chain = listenOptions.ApplicationServices.GetService<AcceptedHookChain>();
-        if (chain is null || chain.IsEmpty)
+        var services = listenOptions.ApplicationServices;
+        var chain = services.GetService<AcceptedHookChain>();
+        var proxyProtocol = s_proxyProtocol.TryGetValue(listenOptions, out var configure)
+            ? ProxyProtocolOf(listenOptions, services, configure, chain)
+            : chain?.DefaultProxyProtocol;
+        if (chain is null || (!chain.HasSteps && proxyProtocol is null))
         {
             return next;
         }
 
         string? endpointName = null;
-        return connection => chain.RunAsync(connection, next, endpointName ??= listenOptions.ToString());
+        return connection => chain.RunAsync(connection, next, endpointName ??= listenOptions.ToString(), proxyProtocol);
+    }
+
+    /// <summary>
+    /// An endpoint's own receiver: <c>NetStream:ProxyProtocol</c> as a start (<c>Require</c> if that is off), then what
+    /// the endpoint's code says; checked as the section is, naming the endpoint.
+    /// </summary>
+    private static ProxyProtocolReceiver ProxyProtocolOf(ListenOptions listenOptions, IServiceProvider services, Action<ProxyProtocolOptions> configure, AcceptedHookChain? chain)
+    {
+        if (chain is null)
+        {
+            throw new InvalidOperationException($"UseProxyProtocol() on {listenOptions}: NetStream is not registered; call builder.WebHost.UseNetStream() (or services.AddNetStream()).");
+        }
+
+        var options = services.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.ProxyProtocol.Clone();
+        if (options.Mode == ProxyProtocolMode.Off)
+        {
+            options.Mode = ProxyProtocolMode.Require;
+        }
+
+        configure(options);
+        var errors = new List<string>();
+        NetStreamTransportOptionsValidator.ValidateProxyProtocol(options, (ok, key, value, rule) =>
+        {
+            if (!ok)
+            {
+                errors.Add($"UseProxyProtocol() on {listenOptions}: {key} = '{value}': {rule}.");
+            }
+        });
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", errors));
+        }
+
+        return AcceptedHookChain.ReceiverFor(options) ?? throw new InvalidOperationException($"UseProxyProtocol() on {listenOptions} set ProxyProtocol:Mode to Off.");
     }
 
     /// <summary>Re-adds the hooks a user's own <c>ConfigureEndpointDefaults</c> replaced.</summary>

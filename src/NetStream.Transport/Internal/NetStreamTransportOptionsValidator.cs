@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using NetStream.Transport.ProxyProtocol;
 
 namespace NetStream.Transport.Internal;
 
@@ -54,7 +55,26 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
             }
         }
 
+        ValidateProxyProtocol(options.ProxyProtocol, Check);
         return errors;
+    }
+
+    /// <summary>The PROXY protocol receiver's options (also of a Kestrel endpoint's own, keys under <c>NetStream</c>).</summary>
+    public static void ValidateProxyProtocol(ProxyProtocolOptions proxy, Action<bool, string, object?, string> check)
+    {
+        check(Enum.IsDefined(proxy.Mode), "ProxyProtocol:Mode", proxy.Mode, "must be Off, Require or Optional");
+        check(
+            proxy.Mode == ProxyProtocolMode.Off || proxy.TrustedProxies.Count > 0 || proxy.AllowAnyPeer,
+            "ProxyProtocol:TrustedProxies",
+            string.Empty,
+            $"is empty while ProxyProtocol:Mode is {proxy.Mode}: list the proxies whose headers are believed (CIDR networks, or unix), or set ProxyProtocol:AllowAnyPeer to true if nothing but the proxy can reach the endpoint");
+        for (var i = 0; i < proxy.TrustedProxies.Count; i++)
+        {
+            check(ProxyProtocolReceiver.TryParseTrusted(proxy.TrustedProxies[i], out _), $"ProxyProtocol:TrustedProxies:{i}", proxy.TrustedProxies[i], "must be an IP address, a network in CIDR notation with no host bits set (such as 10.0.0.0/8), or unix");
+        }
+
+        check(proxy.HeaderTimeout >= TimeSpan.FromSeconds(1) && proxy.HeaderTimeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1), "ProxyProtocol:HeaderTimeout", proxy.HeaderTimeout, "must be at least 1 second and under 24 days");
+        check(proxy.MaxHeaderBytes is >= ProxyProtocolReceiver.MinHeaderBytesLimit and <= ProxyProtocolReceiver.MaxHeaderBytesLimit, "ProxyProtocol:MaxHeaderBytes", proxy.MaxHeaderBytes, $"must be from {ProxyProtocolReceiver.MinHeaderBytesLimit} (a v2 header with Unix addresses) to {ProxyProtocolReceiver.MaxHeaderBytesLimit} (v2's own limit)");
     }
 
     private static bool IsKeepAliveTime(TimeSpan time) => time >= TimeSpan.FromSeconds(1) && time < TimeSpan.FromSeconds(32768);

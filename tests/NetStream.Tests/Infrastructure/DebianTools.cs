@@ -42,7 +42,8 @@ internal static class DebianTools
     }
 
     private static string? Find(string command) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin")
+        // Daemons such as haproxy install into sbin, which a test run's PATH may lack.
+        $"{Environment.GetEnvironmentVariable("PATH")}:/usr/sbin:/sbin"
             .Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, command))
             .FirstOrDefault(File.Exists);
