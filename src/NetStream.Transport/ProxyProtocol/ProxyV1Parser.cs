@@ -138,7 +138,11 @@ internal static class ProxyV1Parser
         // Quote the whole field as far as it has arrived, not only the byte that broke it: "010.0.0.1", not "01".
         var shown = received[starts[field]..];
         var delimiter = shown.IndexOfAny(" \r\n"u8);
-        return $"v1: {fault} {ProxyHeaderParser.Quote(delimiter < 0 ? shown : shown[..delimiter])}";
+        shown = delimiter < 0 ? shown : shown[..delimiter];
+
+        // 2001:db8::1 after TCP4 breaks as an octet over 255: say what the sender more likely did.
+        fault = field is 1 or 2 && received[starts[0] + 3] == '4' && shown.Contains((byte)':') ? "IPv6 address after TCP4" : fault;
+        return $"v1: {fault} {ProxyHeaderParser.Quote(shown)}";
     }
 
     private static ProxyHeader Build(ReadOnlySpan<byte> line, ReadOnlySpan<int> starts, ReadOnlySpan<int> ends)
