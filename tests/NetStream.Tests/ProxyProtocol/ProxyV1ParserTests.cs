@@ -73,6 +73,19 @@ public sealed class ProxyV1ParserTests
     }
 
     [Fact]
+    public void A_TCP6_line_with_the_longest_address_forms_is_too_long()
+    {
+        const string Longest = "0000:0000:0000:0000:0000:ffff:255.255.255.255";
+        var line = Encoding.ASCII.GetBytes($"PROXY TCP6 {Longest} {Longest} 65535 65535\r\n");
+        Assert.Equal(116, line.Length);
+
+        var (length, result) = FirstDecision(line);
+
+        Assert.Equal(106, length);
+        Assert.Equal("proxy_too_long", result.Reason);
+    }
+
+    [Fact]
     public void A_line_without_CRLF_within_107_bytes_is_too_long_without_waiting_for_more()
     {
         var result = Parse("PROXY UNKNOWN " + new string('x', 200));
