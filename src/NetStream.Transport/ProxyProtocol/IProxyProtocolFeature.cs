@@ -69,6 +69,10 @@ public interface IProxyProtocolFeature
 }
 
 /// <summary>One type-length-value field of a version 2 PROXY protocol header, as sent.</summary>
+/// <remarks>
+/// Equality is <see cref="ReadOnlyMemory{T}"/>'s: two TLVs are equal when they share the same memory, not merely the same
+/// bytes; compare <c>Value.Span</c> with <c>SequenceEqual</c> for that.
+/// </remarks>
 /// <param name="Type">The type byte, such as 0x01 for ALPN.</param>
 /// <param name="Value">The value bytes, copied out of the connection's buffers.</param>
 public readonly record struct ProxyTlv(byte Type, ReadOnlyMemory<byte> Value);

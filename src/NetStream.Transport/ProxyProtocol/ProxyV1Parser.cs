@@ -26,81 +26,23 @@ internal static class ProxyV1Parser
 
         for (var i = ProtocolStart; i < received.Length; i++)
         {
-            var b = received[i];
-            if (b == '\n')
+            var fault = received[i] switch
             {
-                return ProxyParseOutcome.Malformed("v1: line feed without a carriage return");
-            }
+                (byte)'\n' => "v1: line feed without a carriage return",
+                (byte)'\r' => null,
+                _ when unknown => null, // anything goes up to CRLF, double spaces and all
+                (byte)' ' => EndField(received, i, ref field, ref unknown, starts, ends),
+                _ => CheckField(received, field, starts, i + 1, whole: false),
+            };
 
-            if (b == '\r')
-            {
-                if (!unknown && i == starts[field])
-                {
-                    return ProxyParseOutcome.Malformed("v1: an empty field at the end of the line");
-                }
-
-                if (!unknown && CheckField(received, field, starts, i, whole: true) is { } early)
-                {
-                    return ProxyParseOutcome.Malformed(early);
-                }
-
-                if (!unknown && field != FieldCount - 1 && !IsUnknown(received, starts[0], i))
-                {
-                    return ProxyParseOutcome.Malformed($"v1: the line ends after {field + 1} of {FieldCount} fields");
-                }
-
-                if (i + 1 == received.Length)
-                {
-                    return ProxyParseOutcome.Incomplete;
-                }
-
-                if (received[i + 1] != '\n')
-                {
-                    return ProxyParseOutcome.Malformed("v1: carriage return without a line feed");
-                }
-
-                if (!unknown)
-                {
-                    ends[field] = i;
-                }
-
-                return ProxyParseOutcome.Complete(Build(received, starts, ends), i + 2);
-            }
-
-            if (unknown)
-            {
-                // Anything goes up to CRLF, double spaces and all.
-            }
-            else if (b == ' ')
-            {
-                if (i == starts[field])
-                {
-                    return ProxyParseOutcome.Malformed("v1: two spaces in a row");
-                }
-
-                if (CheckField(received, field, starts, i, whole: true) is { } fault)
-                {
-                    return ProxyParseOutcome.Malformed(fault);
-                }
-
-                if (field == 0 && IsUnknown(received, starts[0], i))
-                {
-                    ends[0] = i;
-                    unknown = true;
-                }
-                else if (field == FieldCount - 1)
-                {
-                    return ProxyParseOutcome.Malformed("v1: more than five fields");
-                }
-                else
-                {
-                    ends[field] = i;
-                    starts[++field] = i + 1;
-                }
-            }
-            else if (CheckField(received, field, starts, i + 1, whole: false) is { } fault)
+            if (fault is not null)
             {
                 return ProxyParseOutcome.Malformed(fault);
+            }
+
+            if (received[i] == '\r')
+            {
+                return EndLine(received, i, field, unknown, starts, ends);
             }
 
             // The CR must come by byte 106 for the LF to fit in 107.
@@ -111,6 +53,56 @@ internal static class ProxyV1Parser
         }
 
         return ProxyParseOutcome.Incomplete;
+    }
+
+    /// <summary>A space at <paramref name="i"/>: the field before it must be whole, and another must follow.</summary>
+    private static string? EndField(ReadOnlySpan<byte> received, int i, ref int field, ref bool unknown, Span<int> starts, Span<int> ends)
+    {
+        if (i == starts[field])
+        {
+            return "v1: two spaces in a row";
+        }
+
+        if (CheckField(received, field, starts, i, whole: true) is { } fault)
+        {
+            return fault;
+        }
+
+        ends[field] = i;
+        if (field == 0 && IsUnknown(received, starts[0], i))
+        {
+            unknown = true;
+            return null;
+        }
+
+        if (field == FieldCount - 1)
+        {
+            return "v1: more than five fields";
+        }
+
+        starts[++field] = i + 1;
+        return null;
+    }
+
+    /// <summary>A CR at <paramref name="i"/>: the line must be able to end here, and the LF must follow.</summary>
+    private static ProxyParseOutcome EndLine(ReadOnlySpan<byte> received, int i, int field, bool unknown, Span<int> starts, Span<int> ends)
+    {
+        if (!unknown)
+        {
+            var fault = i == starts[field] ? "v1: an empty field at the end of the line"
+                : CheckField(received, field, starts, i, whole: true)
+                ?? (field == FieldCount - 1 || IsUnknown(received, starts[0], i) ? null : $"v1: the line ends after {field + 1} of {FieldCount} fields");
+            if (fault is not null)
+            {
+                return ProxyParseOutcome.Malformed(fault);
+            }
+
+            ends[field] = i;
+        }
+
+        return i + 1 == received.Length ? ProxyParseOutcome.Incomplete
+            : received[i + 1] != '\n' ? ProxyParseOutcome.Malformed("v1: carriage return without a line feed")
+            : ProxyParseOutcome.Complete(Build(received, starts, ends), i + 2);
     }
 
     private static bool IsUnknown(ReadOnlySpan<byte> received, int start, int end) => received[start..end].SequenceEqual("UNKNOWN"u8);
@@ -138,7 +130,11 @@ internal static class ProxyV1Parser
         // Quote the whole field as far as it has arrived, not only the byte that broke it: "010.0.0.1", not "01".
         var shown = received[starts[field]..];
         var delimiter = shown.IndexOfAny(" \r\n"u8);
-        return $"v1: {fault} {ProxyHeaderParser.Quote(delimiter < 0 ? shown : shown[..delimiter])}";
+        shown = delimiter < 0 ? shown : shown[..delimiter];
+
+        // 2001:db8::1 after TCP4 breaks as an octet over 255: say what the sender more likely did.
+        fault = field is 1 or 2 && received[starts[0] + 3] == '4' && shown.Contains((byte)':') ? "IPv6 address after TCP4" : fault;
+        return $"v1: {fault} {ProxyHeaderParser.Quote(shown)}";
     }
 
     private static ProxyHeader Build(ReadOnlySpan<byte> line, ReadOnlySpan<int> starts, ReadOnlySpan<int> ends)

@@ -90,7 +90,7 @@ internal static class ProxyV1Tokens
 
             if (b == ':')
             {
-                // Eight groups with "::" at one end take eight colons; no address takes more, nor three in a row.
+                // Seven groups and a "::" at one end take eight colons; no address takes more, nor three in a row.
                 if (++colons > 8 || (i >= 2 && token[i - 1] == ':' && token[i - 2] == ':'))
                 {
                     return "not an IPv6 address";

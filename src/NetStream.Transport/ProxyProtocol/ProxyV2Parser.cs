@@ -17,6 +17,9 @@ internal static class ProxyV2Parser
     /// <summary>The signature, the version and command byte, the family byte and the two length bytes.</summary>
     public const int FixedBytes = 16;
 
+    private const int VersionAndCommandAt = 12; // the 13th byte, right after the signature
+    private const int FamilyAndTransportAt = 13;
+    private const int LengthAt = 14;
     private const int UnixPathBytes = 108; // sizeof(sun_path)
 
     public static ReadOnlySpan<byte> Signature => [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
@@ -28,13 +31,13 @@ internal static class ProxyV2Parser
         head = head[..(int)Math.Min(input.Length, FixedBytes)];
         input.Slice(0, head.Length).CopyTo(head);
 
-        if (head.Length > 12 && CheckVersionAndCommand(head[12]) is { } badCommand)
+        if (head.Length > VersionAndCommandAt && CheckVersionAndCommand(head[VersionAndCommandAt]) is { } badCommand)
         {
             return ProxyParseOutcome.Malformed(badCommand);
         }
 
         var addressBytes = 0;
-        if (head.Length > 13 && CheckFamily(head[13], out addressBytes) is { } badFamily)
+        if (head.Length > FamilyAndTransportAt && CheckFamily(head[FamilyAndTransportAt], out addressBytes) is { } badFamily)
         {
             return ProxyParseOutcome.Malformed(badFamily);
         }
@@ -44,7 +47,7 @@ internal static class ProxyV2Parser
             return ProxyParseOutcome.Incomplete;
         }
 
-        int length = BinaryPrimitives.ReadUInt16BigEndian(head[14..]);
+        int length = BinaryPrimitives.ReadUInt16BigEndian(head[LengthAt..]);
         if (length > maxHeaderBytes - FixedBytes)
         {
             return ProxyParseOutcome.TooLong($"v2: a header of {FixedBytes + length} bytes, over the limit of {maxHeaderBytes}");
@@ -127,11 +130,11 @@ internal static class ProxyV2Parser
 
         EndPoint? source = null;
         EndPoint? destination = null;
-        var command = (header[12] & 0xF) == 1 ? ProxyCommand.Proxy : ProxyCommand.Local;
+        var command = (header[VersionAndCommandAt] & 0xF) == 1 ? ProxyCommand.Proxy : ProxyCommand.Local;
 
         // LOCAL: the proxy speaks for itself (a health check), and an UNSPEC transport names no usable addresses: the
         // specification has the receiver ignore the address block in both cases.
-        if (command == ProxyCommand.Proxy && (header[13] & 0xF) != 0 && ReadAddresses(header, out source, out destination) is { } badAddress)
+        if (command == ProxyCommand.Proxy && (header[FamilyAndTransportAt] & 0xF) != 0 && ReadAddresses(header, out source, out destination) is { } badAddress)
         {
             return ProxyParseOutcome.Malformed(badAddress);
         }
@@ -168,7 +171,7 @@ internal static class ProxyV2Parser
     private static string? ReadAddresses(ReadOnlySpan<byte> header, out EndPoint? source, out EndPoint? destination)
     {
         var block = header[FixedBytes..];
-        (source, destination) = (header[13] >> 4) switch
+        (source, destination) = (header[FamilyAndTransportAt] >> 4) switch
         {
             1 => (new IPEndPoint(new IPAddress(block[..4]), BinaryPrimitives.ReadUInt16BigEndian(block[8..])),
                   new IPEndPoint(new IPAddress(block[4..8]), BinaryPrimitives.ReadUInt16BigEndian(block[10..]))),
@@ -177,7 +180,7 @@ internal static class ProxyV2Parser
             _ => ((EndPoint?)null, (EndPoint?)null), // UNSPEC: nothing to name
         };
 
-        if (header[13] >> 4 != 3)
+        if (header[FamilyAndTransportAt] >> 4 != 3)
         {
             return null;
         }
