@@ -113,7 +113,8 @@ start() {
 }
 stop() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 alive() { kill -0 "$PID" 2>/dev/null && echo yes || echo no; }
-ticks() { local s; s=$(<"/proc/$PID/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
+# utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat); nothing once the process is gone.
+ticks() { awk '{ sub(/.*\) /, ""); split($0, f, " "); print f[12] + f[13] }' "/proc/$PID/stat" 2>/dev/null || true; }
 fds() { ls "/proc/$PID/fd" 2>/dev/null | wc -l; }
 rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$PID/status" 2>/dev/null || echo 0; }
 client() { taskset -c "$CLIENT_CPU" "$@"; }
@@ -127,11 +128,12 @@ result() {
     echo "case=$case server=$server $*" | tee -a "$RESULTS"
     if [[ $server == sockets ]]; then
         SOCKETS_RUNS=$((SOCKETS_RUNS + 1))
-        [[ " $* " == *" survived=yes "* ]] && SOCKETS_SURVIVED=$((SOCKETS_SURVIVED + 1))
+        if [[ " $* " == *" survived=yes "* ]]; then SOCKETS_SURVIVED=$((SOCKETS_SURVIVED + 1)); fi
     elif [[ $pass != - ]]; then
         NS_CASES=$((NS_CASES + 1))
-        [[ $pass == yes ]] || { NS_FAILED=$((NS_FAILED + 1)); log "NetStream missed the goal of $case: $*"; }
+        if [[ $pass != yes ]]; then NS_FAILED=$((NS_FAILED + 1)); log "NetStream missed the goal of $case: $*"; fi
     fi
+    return 0
 }
 wanted() { [[ " $CASES " == *" $1 "* ]]; }
 
@@ -139,23 +141,27 @@ wanted() { [[ " $CASES " == *" $1 "* ]]; }
 # Out of descriptors: Kestrel under ulimit -n 256 holds N idle clients while a prober asks every 0.5 s.
 case_fd_exhaustion() {
     local transport server size run idle t0 t1 ok bad first start alive_at_end cpu
-    for transport in netstream sockets; do
+    for transport in ${FD_TRANSPORTS:-netstream sockets}; do
         server=$transport
         for size in 150 300; do
             local survived=0 worst_cpu=0 worst_first=0 served_during=0 served_after=0
             for run in $(seq 1 "$FD_RUNS"); do
                 start "http-$transport" 256
-                get "$PORT" 5 || true
-                client "$NETUTIL" idle "tcp:$PORT" "$size" $((FD_HOLD + 5)) >"$WORK/idle.out" 2>&1 &
+                # Warm: the window below measures holding back, not the JIT compiling the first requests.
+                client "$CLIENT" request "tcp:$PORT" 20 0 >/dev/null || true
+                # taskset execs the client: $! is the client itself, which the kill below must reach.
+                taskset -c "$CLIENT_CPU" "$NETUTIL" idle "tcp:$PORT" "$size" $((FD_HOLD + 5)) >"$WORK/idle.out" 2>&1 &
                 idle=$!
-                sleep 1
-                t0=$(ticks 2>/dev/null || echo 0) ok=0 bad=0
+                sleep 2
+                t0=$(ticks) ok=0 bad=0
+                t0=${t0:-0}
                 local end=$((SECONDS + FD_HOLD))
                 while [[ $SECONDS -lt $end ]]; do
                     if get "$PORT" 0.4; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
                     sleep 0.1
                 done
-                t1=$(ticks 2>/dev/null || echo "$t0")
+                t1=$(ticks)
+                t1=${t1:-$t0}
                 cpu=$(calc "($t1 - $t0) * 100 / $(getconf CLK_TCK) / $FD_HOLD")
                 kill -TERM "$idle" 2>/dev/null || true
                 wait "$idle" 2>/dev/null || true
@@ -184,9 +190,11 @@ case_fd_exhaustion() {
     done
 }
 
-# settle_figures NAME FDS0 RSS0: descriptors and RSS after the load and after SETTLE seconds.
+# churn_like NAME MODE COUNT: the load twice, each followed by SETTLE seconds of quiet. Descriptors must come back to
+# where they were; memory must not grow from the first settled state to the second (a garbage-collected heap keeps
+# some of what a burst took, so the first settle is the baseline for "nothing that does not come back").
 churn_like() {
-    local name=$1 mode=$2 count=$3 transport fd0 rss0 fd1 rss1 fd2 rss2 out
+    local name=$1 mode=$2 count=$3 transport fd0 rss0 fd1 rss1 fd2 rss2 rss3 fd4 rss4 out
     for transport in netstream sockets; do
         start "http-$transport"
         client "$CLIENT" request "tcp:$PORT" 8 0 >/dev/null
@@ -195,11 +203,20 @@ churn_like() {
         fd1=$(fds) rss1=$(rss)
         sleep "$SETTLE"
         fd2=$(fds) rss2=$(rss)
-        local ok=no survived=$(alive)
-        get "$PORT" 2 && ok=yes
+        client "$CLIENT" "$mode" "tcp:$PORT" "$count" >/dev/null
+        rss3=$(rss)
+        sleep "$SETTLE"
+        fd4=$(fds) rss4=$(rss)
+        local ok=no survived
+        survived=$(alive)
+        if get "$PORT" 2; then ok=yes; fi
         local pass=no
-        [[ $survived == yes && $ok == yes && $fd2 -le $((fd0 + 4)) ]] && awk -v a="$rss0" -v b="$rss2" 'BEGIN { exit !(b <= a * 1.5 + 32) }' && pass=yes
-        result "$name" "$transport" "$pass" "survived=$survived served_after=$ok $out fds=$fd0/$fd1/$fd2 rss_mib=$rss0/$rss1/$rss2"
+        if [[ $survived == yes && $ok == yes && $fd2 -le $((fd0 + 4)) && $fd4 -le $((fd0 + 4)) ]] \
+            && awk -v a="$rss2" -v b="$rss4" 'BEGIN { exit !(b <= a * 1.1 + 8) }'; then
+            pass=yes
+        fi
+        result "$name" "$transport" "$pass" "survived=$survived served_after=$ok $out" \
+            "fds_before/after/settled/settled_again=$fd0/$fd1/$fd2/$fd4 rss_mib_before/after/settled/after_again/settled_again=$rss0/$rss1/$rss2/$rss3/$rss4"
         stop
     done
 }
@@ -245,9 +262,10 @@ case_never_read() {
         local per=$(calc "($rss1 - $rss0) * 1024 / $NEVER_READ" 0)
         local pass=-
         if [[ $server == hosted ]]; then
-            # Per connection at most MaxReadBufferSize (1 MiB) + MaxWriteBufferSize (64 KiB), and closed by IdleTimeout.
+            # Per peer at most its input (MaxReadBufferSize, 1 MiB) and what the echo handler wrote before its flush waited
+            # (one read: up to 1 MiB more; back-pressure acts at the flush) and MaxWriteBufferSize, and closed by IdleTimeout.
             pass=no
-            [[ $per -le 1200 && $out == "closed=$NEVER_READ of=$NEVER_READ"* ]] && pass=yes
+            if [[ $per -le $((1024 + 1024 + 64 + 256)) && $out == "closed=$NEVER_READ of=$NEVER_READ"* ]]; then pass=yes; fi
         fi
         result never_read "$server" "$pass" "survived=$(alive) peers=$NEVER_READ rss_mib=$rss0/$rss1 kib_per_peer=$per $out"
         stop
@@ -287,7 +305,7 @@ case_timeouts() {
         last=$(sed -n 's/.*last_close_s=\([0-9.]*\).*/\1/p' <<<"$out")
         closed=$(sed -n 's/^closed=\([0-9]*\).*/\1/p' <<<"$out")
         local pass=no
-        [[ $closed -eq $SLOW ]] && awk -v l="$last" 'BEGIN { exit !(l <= 2 + 1 + 1) }' && pass=yes
+        [[ $closed -eq $SLOW ]] && awk -v l="$last" 'BEGIN { exit !(l <= 2 + 1) }' && pass=yes
         result timeouts hosted "$pass" "survived=$(alive) peers=$SLOW kind=$kind timeout_s=2 $out"
     done
     stop

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -16,6 +17,8 @@ namespace NetStream.Transport.Internal;
 internal sealed partial class DescriptorHeadroom
 {
     private const int RlimitNofile = 7;
+    private const int ODirectory = 0x10000; // O_DIRECTORY
+    private const int OCloexec = 0x80000;   // O_CLOEXEC
 
     /// <summary>How old a count may be while far from the limit (less than half of it open).</summary>
     private static readonly TimeSpan s_farRecount = TimeSpan.FromSeconds(5);
@@ -97,21 +100,60 @@ internal sealed partial class DescriptorHeadroom
     private void Recount()
     {
         _limit = ReadLimit();
-        try
-        {
-            // The enumeration's own descriptor is in the listing: not counted.
-            _counted = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count() - 1;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // No descriptor left even to count them (EMFILE): no room. With no /proc at all, no limit can be told.
-            _counted = e is DirectoryNotFoundException ? 0 : (int)Math.Min(_limit, int.MaxValue);
-        }
 
+        // Out of descriptors even to count them (EMFILE): no room. With no /proc at all, no limit can be told.
+        _counted = CountOpen() is { } open ? open : (int)Math.Min(_limit, int.MaxValue);
         _countedAt = Stopwatch.GetTimestamp();
         _openedSince = 0;
         _closedSince = 0;
     }
+
+    /// <summary>
+    /// The entries of <c>/proc/self/fd</c>, read with <c>getdents64</c>: the runtime's directory enumeration would
+    /// <c>stat</c> every one of them (they are links), two system calls a descriptor, at every count.
+    /// </summary>
+    private static int? CountOpen()
+    {
+        var directory = OpenDirectory("/proc/self/fd", ODirectory | OCloexec);
+        if (directory < 0)
+        {
+            return Marshal.GetLastPInvokeError() == Errno.ENOENT ? 0 : null;
+        }
+
+        try
+        {
+            Span<byte> buffer = stackalloc byte[16 * 1024];
+            var entries = 0;
+            int read;
+            while ((read = (int)GetDirectoryEntries(directory, ref MemoryMarshal.GetReference(buffer), buffer.Length)) > 0)
+            {
+                // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+                for (var offset = 0; offset < read; offset += BinaryPrimitives.ReadUInt16LittleEndian(buffer[(offset + 16)..]))
+                {
+                    if (buffer[offset + 19] != (byte)'.')
+                    {
+                        entries++;
+                    }
+                }
+            }
+
+            // The directory's own descriptor is among them.
+            return read < 0 ? null : entries - 1;
+        }
+        finally
+        {
+            _ = CloseDescriptor(directory);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenDirectory(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    private static partial nint GetDirectoryEntries(int fd, ref byte buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int CloseDescriptor(int fd);
 
     [LibraryImport("libc", EntryPoint = "getrlimit")]
     private static partial int GetRlimit(int resource, out RLimit limit);

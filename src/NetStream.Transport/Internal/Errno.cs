@@ -6,6 +6,7 @@ namespace NetStream.Transport.Internal;
 internal static class Errno
 {
     public const int EPERM = 1;
+    public const int ENOENT = 2;
     public const int EINTR = 4;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
@@ -34,6 +35,7 @@ internal static class Errno
     public static string Name(int errno) => errno switch
     {
         EPERM => nameof(EPERM),
+        ENOENT => nameof(ENOENT),
         EINTR => nameof(EINTR),
         EBADF => nameof(EBADF),
         EAGAIN => nameof(EAGAIN),
