@@ -192,7 +192,9 @@ case_fd_exhaustion() {
 
 # churn_like NAME MODE COUNT: the load twice, each followed by SETTLE seconds of quiet. Descriptors must come back to
 # where they were; memory must not grow from the first settled state to the second (a garbage-collected heap keeps
-# some of what a burst took, so the first settle is the baseline for "nothing that does not come back").
+# some of what a burst took, and NetStream's buffer pool lets idle blocks go after 10 s, so the first settle is the
+# baseline for "nothing that does not come back", with room for the collector's own swings: a leak of 1 KiB a
+# connection is 100 MiB in the full run).
 churn_like() {
     local name=$1 mode=$2 count=$3 transport fd0 rss0 fd1 rss1 fd2 rss2 rss3 fd4 rss4 out
     for transport in netstream sockets; do
@@ -212,7 +214,7 @@ churn_like() {
         if get "$PORT" 2; then ok=yes; fi
         local pass=no
         if [[ $survived == yes && $ok == yes && $fd2 -le $((fd0 + 4)) && $fd4 -le $((fd0 + 4)) ]] \
-            && awk -v a="$rss2" -v b="$rss4" 'BEGIN { exit !(b <= a * 1.1 + 8) }'; then
+            && awk -v a="$rss2" -v b="$rss4" 'BEGIN { exit !(b <= a * 1.25 + 32) }'; then
             pass=yes
         fi
         result "$name" "$transport" "$pass" "survived=$survived served_after=$ok $out" \
