@@ -35,7 +35,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private const int PeerCausedLogsPerSecond = AcceptedHookChain.RefusalLogsPerSecond;
 
     /// <summary>How often a listener holding back for descriptors counts them again, if none of its own closes.</summary>
-    private static readonly TimeSpan DescriptorRecheck = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan DescriptorRecheck = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Holding back is said at most this often: at the limit, a listener holds back at every few connections, each

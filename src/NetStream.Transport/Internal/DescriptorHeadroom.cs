@@ -101,11 +101,15 @@ internal sealed partial class DescriptorHeadroom
     {
         _limit = ReadLimit();
 
+        // What was opened and closed up to now is in the count; what comes after it, from other threads, is not lost.
+        var opened = Volatile.Read(ref _openedSince);
+        var closed = Volatile.Read(ref _closedSince);
+
         // Out of descriptors even to count them (EMFILE): no room. With no /proc at all, no limit can be told.
         _counted = CountOpen() is { } open ? open : (int)Math.Min(_limit, int.MaxValue);
         _countedAt = Stopwatch.GetTimestamp();
-        _openedSince = 0;
-        _closedSince = 0;
+        Interlocked.Add(ref _openedSince, -opened);
+        Interlocked.Add(ref _closedSince, -closed);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using NetStream.Tests.Infrastructure;
+using NetStream.Transport.ProxyProtocol;
 
 namespace NetStream.Tests.ProxyProtocol;
 
@@ -44,6 +45,49 @@ public sealed class KestrelProxyProtocolTests
         Assert.NotNull(error);
         Assert.Contains("UseProxyProtocol() on", error.ToString());
         Assert.Contains("ProxyProtocol:TrustedProxies", error.ToString());
+    }
+
+    [Fact]
+    public async Task The_header_is_read_before_tls_and_the_https_request_sees_the_client()
+    {
+        using var timeout = KestrelApp.Timeout();
+        using var certificate = NetStream.Tests.Kestrel.TestCertificate.Create();
+        await using var app = await KestrelApp.StartAsync(
+            kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                listen.UseProxyProtocol(o => o.TrustedProxies.Add("127.0.0.1"));
+                listen.UseHttps(certificate);
+            }),
+            web => web.Run(context => PlainText.WriteAsync(context, $"{context.Request.IsHttps}|{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}")),
+            timeout.Token);
+        var endPoint = IPEndPoint.Parse(new Uri(app.Addresses[0]).Authority);
+
+        using var client = await Listeners.ConnectAsync(endPoint);
+        await client.SendAsync("PROXY TCP4 192.0.2.3 192.0.2.4 5555 443\r\n"u8.ToArray());
+        await using var tls = new System.Net.Security.SslStream(new NetworkStream(client), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync("localhost");
+        await tls.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"u8.ToArray(), timeout.Token);
+        var response = await new StreamReader(tls).ReadToEndAsync(timeout.Token);
+
+        Assert.EndsWith("\r\n\r\nTrue|192.0.2.3:5555", response);
+    }
+
+    [Fact]
+    public async Task In_optional_mode_a_trusted_peer_may_send_a_header_or_not()
+    {
+        using var timeout = KestrelApp.Timeout();
+        await using var app = await KestrelApp.StartAsync(
+            kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseProxyProtocol(o =>
+            {
+                o.Mode = ProxyProtocolMode.Optional;
+                o.TrustedProxies.Add("127.0.0.1");
+            })),
+            web => web.Run(context => PlainText.WriteAsync(context, $"{context.Connection.RemoteIpAddress}")),
+            timeout.Token);
+        var endPoint = IPEndPoint.Parse(new Uri(app.Addresses[0]).Authority);
+
+        Assert.Equal("192.0.2.5", await GetAsync(endPoint, "PROXY TCP4 192.0.2.5 192.0.2.6 1000 80\r\n"));
+        Assert.Equal("127.0.0.1", await GetAsync(endPoint, string.Empty));
     }
 
     private static async Task<string> GetAsync(IPEndPoint endPoint, string header)
