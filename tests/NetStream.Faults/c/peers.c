@@ -13,7 +13,9 @@
  *     connected=C connect_failed=F connect_s=S
  * then holds the peers until SIGTERM or SECONDS, and prints
  *     open=O closed_fin=A closed_rst=B max_close_s=X min_close_s=Y bytes_sent=Z
- * where a close is the server's (FIN or RST) and its time counts from the peer's last byte sent (or its connect).
+ * where a close is the server's (FIN or RST) and its time counts from the peer's last byte sent (or its connect);
+ * flood modes add never_full=K (peers the server never stopped taking bytes from) and max_close_after_full_s=T
+ * (from the first time a peer's socket was full to the server's close).
  * With "request", SIGUSR1 sends one HTTP/1.1 GET on every open connection; when all are answered (or after 15 s)
  * the final line also has served=S failed=F request_s=T and the program ends.
  */
@@ -23,7 +25,7 @@ enum { CONNECTING, OPEN, CLOSED, FAILED };
 
 struct peer {
     int fd, state, awaiting;
-    double t_start, t_last, t_close;
+    double t_start, t_last, t_close, t_full;
     unsigned long long sent;
     char *in;
     size_t in_len;
@@ -74,8 +76,11 @@ static void flood(struct peer *p)
     for (int i = 0; i < 64; i++) {
         size_t off = mode == FLOOD_HTTP ? 0 : (size_t)(p->sent % 4096);
         ssize_t w = send(p->fd, buf + off, http_len - off, MSG_NOSIGNAL);
-        if (w <= 0)
+        if (w <= 0) {
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && p->t_full == 0)
+                p->t_full = now_sec(); /* the first time the server took no more */
             return;
+        }
         p->sent += (unsigned long long)w;
         total_sent += (unsigned long long)w;
         p->t_last = now_sec();
@@ -263,9 +268,16 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     int open = 0;
-    double max_close = 0, min_close = 0;
+    double max_close = 0, min_close = 0, max_full = 0;
+    int never_full = 0;
     for (int i = 0; i < n; i++) {
         struct peer *p = &peers[i];
+        if (mode >= FLOOD_HTTP && (p->state == OPEN || p->state == CLOSED)) {
+            if (p->t_full == 0)
+                never_full++;
+            else if (p->state == CLOSED && p->t_close - p->t_full > max_full)
+                max_full = p->t_close - p->t_full;
+        }
         if (p->state == CLOSED) {
             double d = p->t_close - p->t_last;
             if (d > max_close)
@@ -280,6 +292,8 @@ int main(int argc, char **argv)
     }
     printf("open=%d closed_fin=%d closed_rst=%d max_close_s=%.3f min_close_s=%.3f bytes_sent=%llu",
            open, fin_n, rst_n, max_close, min_close, total_sent);
+    if (mode >= FLOOD_HTTP)
+        printf(" never_full=%d max_close_after_full_s=%.3f", never_full, max_full);
     if (request)
         printf(" served=%d failed=%d request_s=%.3f", served, req_failed, requesting ? now_sec() - req_start : 0.0);
     printf("\n");
