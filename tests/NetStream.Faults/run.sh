@@ -291,6 +291,8 @@ fd_one() {
     [[ $alive_now == yes && $served_after -gt 0 ]] || alive_now=no
     local cpu=na
     [[ -n $t0 && -n $t1 ]] && cpu=$(calc "($t1 - $t0) * 100 / $CLK_TCK / $FD_HOLD")
+    cp "$WORK/$name.probe" "$WORK/$name.probe.last"
+    log "    $name prober: $out; idle clients: $(head -1 "$WORK/$name.idle")"
     echo "$alive_now $cpu $(kv served_before "$out" 0) $served_after $first $held $(kv connected "$(head -1 "$WORK/$name.idle")" 0)" >"$WORK/$name.fd"
 }
 
@@ -697,7 +699,7 @@ bad_one() {  # bad_one INDEX ROW: writes "status ms named" to $WORK/bad-INDEX
     # The Echo endpoint is set first so that a row may override it.
     # (In a subshell whose stderr is dropped: bash's own "Aborted" notice when the server ends on SIGABRT.)
     ( timeout 15 dotnet "$ECHO_DLL" "--NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:$port" \
-        "--NetStream:Endpoints:EchoUnix:Url=unix:$WORK/bad-$i.sock" "--$row" >"$WORK/bad-$i.log" 2>&1 </dev/null ) 2>/dev/null || status=$?
+        "--NetStream:Endpoints:EchoUnix:Url=unix:$WORK/bad-$i.sock" "--$row" >"$WORK/bad-$i.log" 2>&1 </dev/null; exit $? ) 2>/dev/null || status=$?
     if grep -qiF -- "$key" "$WORK/bad-$i.log" && grep -qF -- "$value" "$WORK/bad-$i.log"; then named=yes; fi
     echo "$status $(( $(now_ms) - t0 )) $named" >"$WORK/bad-$i"
 }
