@@ -269,18 +269,25 @@ fd_one() {
     wait_line "$WORK/$name.idle" '^connected=' 20 || true
     "$PROBER" "tcp:${PORT[$name]}" http 0.5 2 $((FD_HOLD + FD_AFTER + 10)) >"$WORK/$name.probe" 2>&1 &
     pp=$!
+    # CPU is measured over the hold but its first second (the server takes what it can, then holds back or spins).
+    sleep 1
     t0=$(ticks "$name")
-    local end=$((SECONDS + FD_HOLD)) f
-    while [[ $SECONDS -lt $end ]]; do
+    local t_start f i timeline=""
+    t_start=$(now_ms)
+    for ((i = 0; i < (FD_HOLD - 1) * 2; i++)); do
         f=$(fds "$name")
         [[ $f -gt $held ]] && held=$f
         sleep 0.5
     done
     t1=$(ticks "$name")
+    local window_ms=$(( $(now_ms) - t_start ))
     # The release: the idle clients close, the prober marks the moment.
     kill -TERM "$ip" 2>/dev/null || true
     kill -USR1 "$pp" 2>/dev/null || true
-    sleep "$FD_AFTER"
+    for ((i = 0; i < FD_AFTER * 4; i++)); do
+        timeline+="$(fds "$name") "
+        sleep 0.25
+    done
     kill -TERM "$pp" 2>/dev/null || true
     wait "$ip" 2>/dev/null || true
     wait "$pp" 2>/dev/null || true
@@ -290,9 +297,9 @@ fd_one() {
     served_after=$(kv served_after "$out" 0) first=$(kv first_after_ms "$out" -1)
     [[ $alive_now == yes && $served_after -gt 0 ]] || alive_now=no
     local cpu=na
-    [[ -n $t0 && -n $t1 ]] && cpu=$(calc "($t1 - $t0) * 100 / $CLK_TCK / $FD_HOLD")
+    [[ -n $t0 && -n $t1 ]] && cpu=$(calc "($t1 - $t0) * 100 / $CLK_TCK / ($window_ms / 1000)")
     cp "$WORK/$name.probe" "$WORK/$name.probe.last"
-    log "    $name prober: $out; idle clients: $(head -1 "$WORK/$name.idle")"
+    log "    $name prober: $out; idle clients: $(head -1 "$WORK/$name.idle"); descriptors every 0.25 s after the release: $timeline"
     echo "$alive_now $cpu $(kv served_before "$out" 0) $served_after $first $held $(kv connected "$(head -1 "$WORK/$name.idle")" 0)" >"$WORK/$name.fd"
 }
 
