@@ -396,8 +396,10 @@ case_churn() {
         [[ $a == yes && $s == yes ]] && survived=yes
         if [[ $srv == netstream ]]; then
             goal=no
-            # Descriptors back to the baseline (+-4); settled memory does not grow from round 1 to round 2 (10 % + 8 MiB).
-            if [[ $survived == yes && $f2 -le $((f0 + 4)) && $f4 -le $((f0 + 4)) ]] && le "$r4" "$(calc "$r2 * 1.1 + 8")"; then goal=yes; fi
+            # Descriptors back to the baseline (+-4); settled memory does not grow from round 1 to round 2 beyond the
+            # collector's own swings (25 % + 32 MiB; NetStream's buffer pool lets idle blocks go after 10 s): a leak of
+            # 1 KiB a connection would be 100 MiB in the full run.
+            if [[ $survived == yes && $f2 -le $((f0 + 4)) && $f4 -le $((f0 + 4)) ]] && le "$r4" "$(calc "$r2 * 1.25 + 32")"; then goal=yes; fi
         fi
         result churn "$srv" "$survived" "$goal" "cycles=$CHURN resets=$RESETS rounds=2 settle_s=$SETTLE" \
             "close_rate=$c1 reset_rate=$c2 client_errors=$errs" \

@@ -71,13 +71,21 @@ internal static class EchoClient
     /// </summary>
     public static async Task<bool> IsTurnedAwayAsync(EndPoint endPoint) => await HowTurnedAwayAsync(endPoint) is not null;
 
-    /// <summary>How the server ended a connection it did not serve: <c>"reset"</c>, <c>"fin"</c>, or null if it sent data.</summary>
-    public static async Task<string?> HowTurnedAwayAsync(EndPoint endPoint)
+    /// <summary>
+    /// How the server ended a connection it did not serve: <c>"reset"</c>, <c>"fin"</c>, or null if it sent data. Sends
+    /// <paramref name="first"/> first, if given.
+    /// </summary>
+    public static async Task<string?> HowTurnedAwayAsync(EndPoint endPoint, byte[]? first = null)
     {
         try
         {
             using var client = await Listeners.ConnectAsync(endPoint);
             using var timeout = new CancellationTokenSource(Listeners.Timeout);
+            if (first is not null)
+            {
+                await client.SendAsync(first, SocketFlags.None, timeout.Token);
+            }
+
             return await client.ReceiveAsync(new byte[64], SocketFlags.None, timeout.Token) == 0 ? "fin" : null;
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
