@@ -42,7 +42,7 @@ wanted() { [[ " $CASES " == *" $1 "* ]]; }
 
 # Sizes and durations: full, and the CI form (--short).
 if [[ $SHORT -eq 1 ]]; then
-    FD_RUNS=${RUNS:-2} FD_HOLD=5 FD_AFTER=3 CHURN=10000 RESETS=1000 SETTLE=3 IDLE=1000 NEVER_READ=20 NR_HOLD=4
+    FD_RUNS=${RUNS:-2} FD_HOLD=5 FD_AFTER=2 CHURN=10000 RESETS=1000 SETTLE=3 IDLE=1000 NEVER_READ=20 NR_HOLD=4
     SLOW=200 GOOD=16 RATE_S=2 HALF=50 SIGTERM_CLIENTS=64
 else
     FD_RUNS=${RUNS:-10} FD_HOLD=20 FD_AFTER=5 CHURN=100000 RESETS=5000 SETTLE=10 IDLE=10000 NEVER_READ=100 NR_HOLD=10
@@ -544,6 +544,9 @@ case_slowloris() {
     launch sl-hosted echo-hosted "$CPU_A" -
     launch sl-sockets echo-sockets "$CPU_A" -
     launch sl-netstream echo-netstream "$CPU_A" -
+    # The timeout sub-cases' server starts now too (it idles until its turn).
+    launch sl-timeouts echo-hosted "$CPU_A" - "--NetStream:Endpoints:Echo:FirstByteTimeout=00:00:0$TIMEOUT_S" \
+        "--NetStream:Endpoints:Echo:IdleTimeout=00:00:0$TIMEOUT_S"
     for name in sl-hosted sl-sockets sl-netstream; do need "$name"; done
     for name in sl-hosted sl-sockets sl-netstream; do
         case $name in sl-hosted) server=hosted ;; sl-sockets) server=sockets ;; sl-netstream) server=netstream ;; esac
@@ -571,8 +574,6 @@ case_slowloris() {
     done
 
     # FirstByteTimeout / IdleTimeout of the hosted server (per endpoint): silent, stalled and slow peers, at once.
-    launch sl-timeouts echo-hosted "$CPU_A" - "--NetStream:Endpoints:Echo:FirstByteTimeout=00:00:0$TIMEOUT_S" \
-        "--NetStream:Endpoints:Echo:IdleTimeout=00:00:0$TIMEOUT_S"
     if ! ready sl-timeouts; then
         if grep -qi 'unknown key' "${LOGF[sl-timeouts]}"; then
             local sub
