@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # NetStream fault suite: hostile load against NetStream and against Kestrel's Sockets transport, in one run.
 #
-#   tests/NetStream.Faults/run.sh                full run (about 30 minutes on 2 cores, most of it fd_exhaustion)
+#   tests/NetStream.Faults/run.sh                full run (about 12 minutes on 2 cores, most of it fd_exhaustion)
 #   tests/NetStream.Faults/run.sh --short        the CI form: every case, smaller and shorter (about 2 minutes)
 #
 # Options: --only CASE[,CASE...]   cases: fd_exhaustion churn idle_10k never_read slowloris half_close
