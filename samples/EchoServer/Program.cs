@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 // Endpoints and options come from appsettings.json's NetStream section; override any of them on the
 // command line, e.g. --NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:9000
@@ -20,4 +21,15 @@ builder.Services
 // (a debugging aid; in production read the meter with dotnet-counters or an OpenTelemetry exporter).
 builder.Metrics.AddDebugConsole();
 
-await builder.Build().RunAsync();
+try
+{
+    await builder.Build().RunAsync();
+    return 0;
+}
+catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or IOException)
+{
+    // Start-up failed (a bad option, an endpoint that cannot be bound), and the host logged why: exit with a status
+    // that says so, not the runtime's abort of an unhandled exception (status 134, and maybe a core dump).
+    Console.Error.WriteLine($"EchoServer did not start: {e.Message}");
+    return 1;
+}

@@ -150,13 +150,14 @@ unset ASPNETCORE_URLS DOTNET_URLS ASPNETCORE_HTTP_PORTS ASPNETCORE_HTTPS_PORTS
 export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
 # Both transports tier up at once (Kestrel's Sockets transport is precompiled, NetStream is not; see the benchmarks' README).
 export DOTNET_TC_CallCountingDelayMs=0
-declare -A PID PORT SOCK LOGF KEEPER
+declare -A PID PORT SOCK LOGF KEEPER LAUNCHED
 
 # launch NAME KIND CPU LIMIT [ARGS...]: starts a server in the background (LIMIT: RLIMIT_NOFILE, or "-").
 # KIND: http-netstream, http-sockets (BenchServer "Hello, World!"), echo-hosted (samples/EchoServer, NetStream's
 # generic-host server), echo-sockets, echo-netstream (BenchServer's Kestrel ConnectionHandler echo).
 launch() {
     local name=$1 kind=$2 cpu=$3 limit=$4 port
+    LAUNCHED[$name]=$(printf '%q ' "$@")
     shift 4
     port=$("$NETUTIL" freeport 1)
     local sock="$WORK/$name.sock"
@@ -196,8 +197,23 @@ ready() {
             return 1
         fi
     done
+    # A connect to a port nobody listens on can succeed on loopback, connected to itself: alive is the proof.
+    sleep 0.2
+    kill -0 "${PID[$name]}" 2>/dev/null
 }
-need() { ready "$1" || { tail -20 "${LOGF[$1]}" >&2; fail "server $1 did not start"; }; }
+# need NAME: waits until it accepts. A port found free may be taken, by a client's ephemeral port, before the server
+# binds it: the server is then started again on another.
+need() {
+    local attempt
+    for attempt in 1 2 3; do
+        ready "$1" && return 0
+        grep -q "address already in use" "${LOGF[$1]}" 2>/dev/null || break
+        log "port ${PORT[$1]} was taken before $1 bound it; starting it again"
+        eval "launch ${LAUNCHED[$1]}"
+    done
+    tail -20 "${LOGF[$1]}" >&2
+    fail "server $1 did not start"
+}
 stop() {  # SIGTERM, then SIGKILL after 15 s
     local pid=${PID[$1]} i
     kill -TERM "$pid" 2>/dev/null || true

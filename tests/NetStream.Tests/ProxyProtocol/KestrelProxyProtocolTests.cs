@@ -64,7 +64,10 @@ public sealed class KestrelProxyProtocolTests
 
         using var client = await Listeners.ConnectAsync(endPoint);
         await client.SendAsync("PROXY TCP4 192.0.2.3 192.0.2.4 5555 443\r\n"u8.ToArray());
-        await using var tls = new System.Net.Security.SslStream(new NetworkStream(client), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+        await using var tls = new System.Net.Security.SslStream(
+            new NetworkStream(client),
+            leaveInnerStreamOpen: false,
+            (_, presented, _, _) => presented is not null && presented.GetCertHashString() == certificate.GetCertHashString());
         await tls.AuthenticateAsClientAsync("localhost");
         await tls.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"u8.ToArray(), timeout.Token);
         var response = await new StreamReader(tls).ReadToEndAsync(timeout.Token);
