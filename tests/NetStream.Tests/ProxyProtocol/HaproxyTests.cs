@@ -74,11 +74,7 @@ public sealed class HaproxyTests(ITestOutputHelper output)
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
         settings["NetStream:Endpoints:E0:ProxyProtocol:Mode"] = "Require";
         settings["NetStream:Endpoints:E0:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1";
-        await using var host = await EchoHost.StartAsync(settings, server => server.Run(async connection =>
-        {
-            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"{connection.RemoteEndPoint}\n"));
-            await TestEcho.EchoAsync(connection);
-        }));
+        await using var host = await EchoHost.StartAsync(settings, WhomEcho.Use);
         using var refusals = new RefusalRecorder(host.Host.Services);
         using var haproxy = await Haproxy.StartAsync((IPEndPoint)host.EndPoint, Servers);
         try

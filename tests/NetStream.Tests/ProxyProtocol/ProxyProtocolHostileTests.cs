@@ -94,11 +94,7 @@ public sealed class ProxyProtocolHostileTests
         settings["NetStream:ProxyProtocol:Mode"] = "Require";
         settings["NetStream:ProxyProtocol:TrustedProxies:0"] = trusted;
         settings["NetStream:ProxyProtocol:HeaderTimeout"] = "00:00:01";
-        return EchoHost.StartAsync(settings, server => server.Run(async connection =>
-        {
-            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"{connection.RemoteEndPoint}\n"));
-            await TestEcho.EchoAsync(connection);
-        }));
+        return EchoHost.StartAsync(settings, WhomEcho.Use);
     }
 
     private static async Task<string> RoundTripAsync(EndPoint endPoint, string header, string data)

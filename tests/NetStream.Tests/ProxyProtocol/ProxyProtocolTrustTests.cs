@@ -73,11 +73,7 @@ public sealed class ProxyProtocolTrustTests
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
         settings["NetStream:ProxyProtocol:Mode"] = "Optional";
         settings["NetStream:ProxyProtocol:TrustedProxies:0"] = "10.0.0.0/8";
-        await using var host = await EchoHost.StartAsync(settings, server => server.Run(async connection =>
-        {
-            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"{connection.RemoteEndPoint}\n"));
-            await TestEcho.EchoAsync(connection);
-        }));
+        await using var host = await EchoHost.StartAsync(settings, WhomEcho.Use);
 
         // A header from an untrusted peer is a claim nobody believes: it reaches the application as data.
         var header = "PROXY TCP4 192.0.2.7 192.0.2.8 1234 80\r\n"u8.ToArray();
