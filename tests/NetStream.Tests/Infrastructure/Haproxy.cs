@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 
 namespace NetStream.Tests.Infrastructure;
 
@@ -27,7 +28,9 @@ internal sealed class Haproxy : IDisposable
 
     /// <summary>
     /// Starts HAProxy with one frontend pair (IPv4 and IPv6) per backend line: each backend is the <c>server</c> line's
-    /// options towards <paramref name="backend"/>, e.g. <c>send-proxy-v2 proxy-v2-options crc32c</c>.
+    /// options towards <paramref name="backend"/>, e.g. <c>send-proxy-v2 proxy-v2-options crc32c</c>. Frontends whose
+    /// name ends in <c>tls</c> take TLS with a certificate made for the run (the client sees HAProxy's TLS, the
+    /// backend plain bytes and, with <c>proxy-v2-options ssl</c>, the SSL TLV).
     /// </summary>
     public static async Task<Haproxy> StartAsync(IPEndPoint backend, IReadOnlyDictionary<string, string> servers)
     {
@@ -43,7 +46,9 @@ internal sealed class Haproxy : IDisposable
             }
 
             var config = Path.Combine(directory, "haproxy.cfg");
-            await File.WriteAllTextAsync(config, Configuration(backend, servers, frontends));
+            var pem = Path.Combine(directory, "server.pem");
+            await File.WriteAllTextAsync(pem, CertificatePem());
+            await File.WriteAllTextAsync(config, Configuration(backend, servers, frontends, pem));
             var process = ChildProcess.Start(haproxy, ["-db", "-f", config]);
             if (await AllAcceptAsync(frontends.Values, process))
             {
@@ -63,7 +68,7 @@ internal sealed class Haproxy : IDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    private static string Configuration(IPEndPoint backend, IReadOnlyDictionary<string, string> servers, Dictionary<string, IPEndPoint> frontends)
+    private static string Configuration(IPEndPoint backend, IReadOnlyDictionary<string, string> servers, Dictionary<string, IPEndPoint> frontends, string pem)
     {
         var text = new System.Text.StringBuilder("""
             global
@@ -77,9 +82,10 @@ internal sealed class Haproxy : IDisposable
             """);
         foreach (var (name, server) in servers)
         {
+            var tls = name.EndsWith("tls", StringComparison.Ordinal) ? $" ssl crt {pem}" : string.Empty;
             text.AppendLine($"frontend {name}");
-            text.AppendLine($"    bind 127.0.0.1:{frontends[name].Port}");
-            text.AppendLine($"    bind [::1]:{frontends[name + "6"].Port}");
+            text.AppendLine($"    bind 127.0.0.1:{frontends[name].Port}{tls}");
+            text.AppendLine($"    bind [::1]:{frontends[name + "6"].Port}{tls}");
             text.AppendLine("    unique-id-format %ci:%cp");
             text.AppendLine($"    default_backend {name}");
             text.AppendLine($"backend {name}");
@@ -87,6 +93,14 @@ internal sealed class Haproxy : IDisposable
         }
 
         return text.ToString();
+    }
+
+    /// <summary>A self-signed certificate and its key, in the one PEM file HAProxy's <c>crt</c> takes.</summary>
+    private static string CertificatePem()
+    {
+        using var certificate = NetStream.Tests.Kestrel.TestCertificate.Create();
+        using var key = certificate.GetECDsaPrivateKey()!;
+        return certificate.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem() + "\n";
     }
 
     private static int FreePort(IPAddress address)

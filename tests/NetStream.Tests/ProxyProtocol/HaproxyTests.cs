@@ -26,6 +26,12 @@ public sealed class HaproxyTests(ITestOutputHelper output)
         ["v2"] = "send-proxy-v2 proxy-v2-options crc32c,unique-id check inter 300 check-send-proxy",
     };
 
+    /// <summary>As <see cref="Servers"/>, and a frontend that ends the client's TLS and tells the backend of it (SSL TLV).</summary>
+    private static readonly Dictionary<string, string> WithTls = new(Servers)
+    {
+        ["v2tls"] = "send-proxy-v2 proxy-v2-options ssl,crc32c,unique-id",
+    };
+
     [Fact]
     public async Task Kestrel_behind_haproxy_sees_every_client_s_own_address_and_port()
     {
@@ -36,7 +42,7 @@ public sealed class HaproxyTests(ITestOutputHelper output)
             {
                 var proxy = context.Features.Get<IProxyProtocolFeature>();
                 var uniqueId = proxy?.UniqueId is { } id ? Encoding.ASCII.GetString(id.Span) : "-";
-                return PlainText.WriteAsync(context, $"{context.Connection.RemoteIpAddress}|{context.Connection.RemotePort}|v{proxy?.Version}|{uniqueId}");
+                return PlainText.WriteAsync(context, $"{context.Connection.RemoteIpAddress}|{context.Connection.RemotePort}|v{proxy?.Version}|{uniqueId}|{proxy?.Ssl?.Version}");
             }),
             timeout.Token,
             o =>
@@ -44,21 +50,23 @@ public sealed class HaproxyTests(ITestOutputHelper output)
                 o.ProxyProtocol.Mode = ProxyProtocolMode.Require;
                 o.ProxyProtocol.TrustedProxies.Add("127.0.0.1");
             });
-        using var haproxy = await Haproxy.StartAsync(app.EndPoint, Servers);
+        using var haproxy = await Haproxy.StartAsync(app.EndPoint, WithTls);
         try
         {
             foreach (var (name, frontend) in haproxy.Frontends)
             {
+                var tls = name.Contains("tls", StringComparison.Ordinal);
                 await ForEachClientAsync(frontend, async client =>
                 {
                     var self = (IPEndPoint)client.LocalEndPoint!;
-                    await client.SendAsync("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"u8.ToArray());
-                    var response = Encoding.ASCII.GetString(await Listeners.ReceiveAsync(client, 4096));
-                    var body = response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+                    var body = await GetAsync(client, tls);
 
-                    // HAProxy's unique-id-format is "%ci:%cp": the UNIQUE_ID TLV names the client too.
+                    // HAProxy's unique-id-format is "%ci:%cp": the UNIQUE_ID TLV names the client too; through the TLS
+                    // frontend the SSL TLV tells the TLS version the client spoke.
                     var uniqueId = name.StartsWith("v2", StringComparison.Ordinal) ? $"{self.Address}:{self.Port}" : "-";
-                    Assert.Equal($"{self.Address}|{self.Port}|v{name[1]}|{uniqueId}", body);
+                    var parts = body.Split('|');
+                    Assert.Equal($"{self.Address}|{self.Port}|v{name[1]}|{uniqueId}", string.Join('|', parts[..4]));
+                    Assert.True(tls == parts[4].StartsWith("TLSv1.", StringComparison.Ordinal), body);
                 });
             }
         }
@@ -102,6 +110,29 @@ public sealed class HaproxyTests(ITestOutputHelper output)
         finally
         {
             output.WriteLine(haproxy.Output);
+        }
+    }
+
+    /// <summary>One request on <paramref name="client"/>, over TLS if asked; the response's body.</summary>
+    private static async Task<string> GetAsync(Socket client, bool tls)
+    {
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        Stream stream = new NetworkStream(client);
+        if (tls)
+        {
+            // HAProxy's certificate is made for the run: what is tested here is what HAProxy tells the backend.
+#pragma warning disable CA5359
+            var secure = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false, (_, _, _, _) => true);
+#pragma warning restore CA5359
+            await secure.AuthenticateAsClientAsync("localhost");
+            stream = secure;
+        }
+
+        await using (stream)
+        {
+            await stream.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"u8.ToArray(), timeout.Token);
+            var response = await new StreamReader(stream).ReadToEndAsync(timeout.Token);
+            return response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
         }
     }
 
