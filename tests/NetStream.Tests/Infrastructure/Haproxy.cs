@@ -32,7 +32,7 @@ internal sealed class Haproxy : IDisposable
     /// name ends in <c>tls</c> take TLS with a certificate made for the run (the client sees HAProxy's TLS, the
     /// backend plain bytes and, with <c>proxy-v2-options ssl</c>, the SSL TLV).
     /// </summary>
-    public static async Task<Haproxy> StartAsync(IPEndPoint backend, IReadOnlyDictionary<string, string> servers)
+    public static async Task<Haproxy> StartAsync(EndPoint backend, IReadOnlyDictionary<string, string> servers)
     {
         var haproxy = await DebianTools.RequireAsync("haproxy", "haproxy");
         for (var attempt = 1; ; attempt++)
@@ -68,7 +68,7 @@ internal sealed class Haproxy : IDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    private static string Configuration(IPEndPoint backend, IReadOnlyDictionary<string, string> servers, Dictionary<string, IPEndPoint> frontends, string pem)
+    private static string Configuration(EndPoint backend, IReadOnlyDictionary<string, string> servers, Dictionary<string, IPEndPoint> frontends, string pem)
     {
         var text = new System.Text.StringBuilder("""
             global
@@ -89,7 +89,7 @@ internal sealed class Haproxy : IDisposable
             text.AppendLine("    unique-id-format %ci:%cp");
             text.AppendLine($"    default_backend {name}");
             text.AppendLine($"backend {name}");
-            text.AppendLine($"    server s {backend} {server}");
+            text.AppendLine($"    server s {(backend is UnixDomainSocketEndPoint unix ? $"unix@{unix}" : backend.ToString())} {server}");
         }
 
         return text.ToString();

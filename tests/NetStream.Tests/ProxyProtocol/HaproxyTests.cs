@@ -84,7 +84,7 @@ public sealed class HaproxyTests(ITestOutputHelper output)
         settings["NetStream:Endpoints:E0:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1";
         await using var host = await EchoHost.StartAsync(settings, WhomEcho.Use);
         using var refusals = new RefusalRecorder(host.Host.Services);
-        using var haproxy = await Haproxy.StartAsync((IPEndPoint)host.EndPoint, Servers);
+        using var haproxy = await Haproxy.StartAsync(host.EndPoint, Servers);
         try
         {
             foreach (var frontend in haproxy.Frontends.Values)
@@ -110,6 +110,31 @@ public sealed class HaproxyTests(ITestOutputHelper output)
         finally
         {
             output.WriteLine(haproxy.Output);
+        }
+    }
+
+    [Fact]
+    public async Task A_unix_socket_endpoint_behind_haproxy_trusts_unix_peers_and_sees_the_tcp_client()
+    {
+        var directory = Listeners.TempDirectory();
+        var path = Path.Combine(directory, "echo.sock");
+        var settings = EchoHost.Endpoints("unix:" + path);
+        settings["NetStream:ProxyProtocol:Mode"] = "Require";
+        settings["NetStream:ProxyProtocol:TrustedProxies:0"] = "unix";
+        try
+        {
+            await using var host = await EchoHost.StartAsync(settings, WhomEcho.Use);
+            using var haproxy = await Haproxy.StartAsync(host.EndPoint, new Dictionary<string, string> { ["v2"] = "send-proxy-v2" });
+
+            using var client = await Listeners.ConnectAsync(haproxy.Frontends["v2"]);
+            await client.SendAsync("hello"u8.ToArray());
+            client.Shutdown(SocketShutdown.Send);
+
+            Assert.Equal($"{client.LocalEndPoint}\nhello", Encoding.ASCII.GetString(await Listeners.ReceiveAsync(client, 4096)));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 
