@@ -196,6 +196,12 @@ internal sealed partial class NetStreamServer(
 
         // The endpoint inherits the transport options and overrides what its own section sets.
         var options = transportOptions.Value.Clone();
+        if (configuration.GetSection($"{key}:ProxyProtocol:TrustedProxies").Exists())
+        {
+            // The binder adds to a list: an endpoint's own trusted proxies replace the server's, never widen them.
+            options.ProxyProtocol.TrustedProxies.Clear();
+        }
+
         configuration.GetSection(key).Bind(options);
         var errors = NetStreamTransportOptionsValidator.Validate(options, key);
         if (errors.Count > 0)

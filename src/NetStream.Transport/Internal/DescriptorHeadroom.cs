@@ -105,8 +105,19 @@ internal sealed partial class DescriptorHeadroom
         var opened = Volatile.Read(ref _openedSince);
         var closed = Volatile.Read(ref _closedSince);
 
-        // Out of descriptors even to count them (EMFILE): no room. With no /proc at all, no limit can be told.
-        _counted = CountOpen() is { } open ? open : (int)Math.Min(_limit, int.MaxValue);
+        // Out of descriptors even to count them (EMFILE): no room. When they cannot be counted at all (no /proc, a
+        // sandbox that refuses it, a libc without getdents64), nothing can be told: room, and EMFILE's back-off remains.
+        int? open;
+        try
+        {
+            open = CountOpen();
+        }
+        catch (EntryPointNotFoundException)
+        {
+            open = 0;
+        }
+
+        _counted = open ?? (int)Math.Min(_limit, int.MaxValue);
         _countedAt = Stopwatch.GetTimestamp();
         Interlocked.Add(ref _openedSince, -opened);
         Interlocked.Add(ref _closedSince, -closed);
@@ -121,7 +132,7 @@ internal sealed partial class DescriptorHeadroom
         var directory = OpenDirectory("/proc/self/fd", ODirectory | OCloexec);
         if (directory < 0)
         {
-            return Marshal.GetLastPInvokeError() == Errno.ENOENT ? 0 : null;
+            return Marshal.GetLastPInvokeError() is Errno.EMFILE or Errno.ENFILE ? null : 0;
         }
 
         try
@@ -142,7 +153,7 @@ internal sealed partial class DescriptorHeadroom
             }
 
             // The directory's own descriptor is among them.
-            return read < 0 ? null : entries - 1;
+            return read < 0 ? 0 : entries - 1;
         }
         finally
         {

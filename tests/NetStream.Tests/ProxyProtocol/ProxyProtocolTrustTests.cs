@@ -68,6 +68,20 @@ public sealed class ProxyProtocolTrustTests
     }
 
     [Fact]
+    public async Task An_endpoint_s_own_trusted_proxies_replace_the_server_s_not_widen_them()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:ProxyProtocol:Mode"] = "Require";
+        settings["NetStream:ProxyProtocol:TrustedProxies:0"] = "127.0.0.0/8";
+        settings["NetStream:Endpoints:E0:ProxyProtocol:TrustedProxies:0"] = "10.0.0.5";
+        await using var host = await EchoHost.StartAsync(settings);
+        using var refusals = new RefusalRecorder(host.Host.Services);
+
+        Assert.Equal("reset", await EchoClient.HowTurnedAwayAsync(host.EndPoint));
+        Assert.Equal("proxy_untrusted", await refusals.NextAsync());
+    }
+
+    [Fact]
     public async Task In_optional_mode_a_peer_outside_the_trusted_proxies_is_served_as_itself_even_if_it_sends_a_header()
     {
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
