@@ -30,16 +30,11 @@ public sealed partial class NetStreamListener
     }
 
     /// <summary>
-    /// Waits while one more connection would leave fewer descriptors free than the reserve; the kernel's backlog holds
-    /// the peers meanwhile. <see langword="false"/> once unbound.
+    /// Waits, <paramref name="open"/> of <paramref name="limit"/> descriptors open, while one more connection would leave
+    /// fewer free than the reserve; the kernel's backlog holds the peers meanwhile. <see langword="false"/> once unbound.
     /// </summary>
-    private async ValueTask<bool> WaitForDescriptorsAsync(CancellationToken cancellationToken)
+    private async ValueTask<bool> HoldBackAsync(int open, long limit, CancellationToken cancellationToken)
     {
-        if (_descriptors.HasRoom(_options.DescriptorReserve, out var open, out var limit))
-        {
-            return true;
-        }
-
         _metrics.HeldBack(_endPointTag);
         var now = Stopwatch.GetTimestamp();
         var said = _holdingBackSaid == 0 || Stopwatch.GetElapsedTime(_holdingBackSaid, now) >= HoldingBackLogInterval;

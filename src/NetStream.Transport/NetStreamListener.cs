@@ -23,14 +23,6 @@ namespace NetStream.Transport;
 /// </remarks>
 public sealed partial class NetStreamListener : IConnectionListener
 {
-    private readonly Socket _socket;
-    private readonly NetStreamTransportOptions _options;
-    private readonly INewConnectionHook _newConnection;
-    private readonly NewConnectionContext _newConnectionContext;
-    private readonly MemoryPool<byte> _pool;
-    private readonly PipeScheduler[] _schedulers;
-    private readonly ILogger _logger;
-    private readonly NetStreamMetrics _metrics;
     /// <summary>new_connection failures logged one by one per second at most, as refusals: a peer can cause them at will.</summary>
     private const int PeerCausedLogsPerSecond = AcceptedHookChain.RefusalLogsPerSecond;
 
@@ -43,6 +35,14 @@ public sealed partial class NetStreamListener : IConnectionListener
     /// </summary>
     private static readonly TimeSpan HoldingBackLogInterval = TimeSpan.FromSeconds(10);
 
+    private readonly Socket _socket;
+    private readonly NetStreamTransportOptions _options;
+    private readonly INewConnectionHook _newConnection;
+    private readonly NewConnectionContext _newConnectionContext;
+    private readonly MemoryPool<byte> _pool;
+    private readonly PipeScheduler[] _schedulers;
+    private readonly ILogger _logger;
+    private readonly NetStreamMetrics _metrics;
     private readonly AcceptErrorPolicy _errors = new();
     private readonly DescriptorHeadroom _descriptors = DescriptorHeadroom.Process;
     private readonly LogBudget _newConnectionLogs;
@@ -224,7 +224,9 @@ public sealed partial class NetStreamListener : IConnectionListener
     {
         while (true)
         {
-            if (!await WaitForDescriptorsAsync(cancellationToken).ConfigureAwait(false))
+            // Checked here, not in an async method: every accept passes, and nearly all find room.
+            if (!_descriptors.HasRoom(_options.DescriptorReserve, out var open, out var limit)
+                && !await HoldBackAsync(open, limit, cancellationToken).ConfigureAwait(false))
             {
                 return null;
             }

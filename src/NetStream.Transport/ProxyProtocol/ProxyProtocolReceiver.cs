@@ -33,8 +33,6 @@ internal sealed class ProxyProtocolReceiver
         _trustUnix = options.TrustedProxies.Any(IsUnix);
     }
 
-    public ProxyProtocolMode Mode => _options.Mode;
-
     /// <summary>Reads one entry of <see cref="ProxyProtocolOptions.TrustedProxies"/>: a network, or <c>unix</c> (no network).</summary>
     public static bool TryParseTrusted(string entry, out IPNetwork? network)
     {
