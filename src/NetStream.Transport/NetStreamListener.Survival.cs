@@ -27,6 +27,12 @@ public sealed partial class NetStreamListener
         {
             _metrics.NotAccepting(_endPointTag, notAccepting ? +1 : -1);
         }
+
+        // A streak said as the listener is unbound: the unbind's own reset may have come first.
+        if (notAccepting && Volatile.Read(ref _unbindCalled) != 0)
+        {
+            CountNotAccepting(false);
+        }
     }
 
     /// <summary>
