@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
+using NetStream.Transport.Internal.Engines.Epoll;
+using NetStream.Transport.Internal.Engines.Sockets;
 
 namespace NetStream.Transport;
 
@@ -40,20 +42,18 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly INewConnectionHook _newConnection;
     private readonly NewConnectionContext _newConnectionContext;
     private readonly MemoryPool<byte> _pool;
-    private readonly PipeScheduler[] _schedulers;
+    private readonly IConnectionEngine _engine;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
     private readonly AcceptErrorPolicy _errors = new();
     private readonly DescriptorHeadroom _descriptors = DescriptorHeadroom.Process;
     private readonly LogBudget _newConnectionLogs;
-    private readonly SocketOperationPool _sendOperations = new();
     private readonly CancellationTokenSource _unbound = new();
     private readonly CancellationToken _unboundToken;
     private readonly string? _unixPath;
     private readonly ulong? _takenDescriptor;
     private readonly string _endPointTag;
     private NetStreamConnection? _madeByDefault;
-    private int _nextScheduler;
     private int _unbindCalled;
     private int _countedNotAccepting;
     private long _holdingBackSaid;
@@ -77,9 +77,9 @@ public sealed partial class NetStreamListener : IConnectionListener
         _logger = logger;
         _metrics = metrics;
         _endPointTag = EndPoint.ToString() ?? string.Empty;
-        _schedulers = options.IOQueueCount > 0
-            ? Enumerable.Range(0, options.IOQueueCount).Select(_ => (PipeScheduler)new IOQueue()).ToArray()
-            : [PipeScheduler.Inline];
+        _engine = options.Engine == NetStreamEngine.Epoll
+            ? EpollEngine.Shared(options.EngineThreads, logger)
+            : new SocketsEngine(options);
         _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);
         _newConnectionLogs = new LogBudget(PeerCausedLogsPerSecond, heldBack => Log.NewConnectionFailuresNotLogged(_logger, heldBack, PeerCausedLogsPerSecond));
 
@@ -201,7 +201,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     public async ValueTask DisposeAsync()
     {
         await UnbindAsync().ConfigureAwait(false);
-        _sendOperations.Clear();
+        _engine.Release();
         _pool.Dispose();
         _unbound.Dispose();
     }
@@ -302,9 +302,7 @@ public sealed partial class NetStreamListener : IConnectionListener
 
     private NetStreamConnection CreateDefaultConnection(Socket socket)
     {
-        // Round-robin the send loops over the I/O queues; no lock, the accept loop is the only caller.
-        var scheduler = _schedulers[(uint)_nextScheduler++ % (uint)_schedulers.Length];
-        var connection = new NetStreamConnection(socket, _pool, scheduler, _sendOperations, _options, _logger);
+        var connection = new NetStreamConnection(socket, _engine, _pool, _options, _logger);
         connection.Start();
         _madeByDefault = connection;
         return connection;

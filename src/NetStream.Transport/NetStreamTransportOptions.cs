@@ -104,7 +104,21 @@ public sealed class NetStreamTransportOptions
     public int? DescriptorReserve { get; set; }
 
     /// <summary>How bytes move between the sockets and the pipes. Default <see cref="NetStreamEngine.Sockets"/>.</summary>
-    public NetStreamEngine Engine { get; set; } = NetStreamEngine.Sockets;
+    public NetStreamEngine Engine { get; set; } = DefaultEngine;
+
+    /// <summary>
+    /// The loop threads of the <see cref="NetStreamEngine.Epoll"/> engine, each with its own epoll instance. Listeners
+    /// that ask for the same number share one set of loops for the life of the process. Default: the processor count.
+    /// Must be 1 to 256.
+    /// </summary>
+    public int EngineThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Runs the application's code on the transport's own threads (the epoll loop, or the socket's completion thread)
+    /// instead of handing it to the thread pool: faster for short, never-blocking handlers; an application that blocks
+    /// stalls every connection of that thread. Default <see langword="false"/>, as Kestrel's option of the same name.
+    /// </summary>
+    public bool UnsafePreferInlineScheduling { get; set; }
 
     /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
@@ -112,6 +126,9 @@ public sealed class NetStreamTransportOptions
     /// <summary>The PROXY protocol receiver, which runs before the <c>accepted</c> hooks. Default: off.</summary>
     public ProxyProtocol.ProxyProtocolOptions ProxyProtocol { get; set; } = new();
 
+
+    /// <summary>The default <see cref="Engine"/>. Settable by the test suite, which runs once per engine.</summary>
+    internal static NetStreamEngine DefaultEngine { get; set; } = NetStreamEngine.Sockets;
 
     /// <summary>The default <see cref="IOQueueCount"/> on a machine with <paramref name="processors"/> processors.</summary>
     internal static int DefaultIOQueueCount(int processors) => processors > 32 ? processors / 2 : Math.Min(processors, 16);
@@ -194,4 +211,10 @@ public enum NetStreamEngine
 {
     /// <summary><see cref="System.Net.Sockets.Socket"/>'s asynchronous operations (the runtime's epoll loop).</summary>
     Sockets,
+
+    /// <summary>
+    /// NetStream's own epoll loops (<see cref="NetStreamTransportOptions.EngineThreads"/>): edge-triggered readiness,
+    /// receives straight into the connection's input, one gathered send per connection per loop pass.
+    /// </summary>
+    Epoll,
 }

@@ -13,6 +13,7 @@ internal static class Errno
     public const int ENOMEM = 12;
     public const int EACCES = 13;
     public const int EINVAL = 22;
+    public const int EPIPE = 32;
     public const int ENFILE = 23;
     public const int EMFILE = 24;
     public const int ENOSR = 63;
@@ -42,6 +43,7 @@ internal static class Errno
         ENOMEM => nameof(ENOMEM),
         EACCES => nameof(EACCES),
         EINVAL => nameof(EINVAL),
+        EPIPE => nameof(EPIPE),
         ENFILE => nameof(ENFILE),
         EMFILE => nameof(EMFILE),
         ENOSR => nameof(ENOSR),

@@ -86,4 +86,13 @@ internal static partial class Log
 
     [LoggerMessage(27, LogLevel.Information, "{Count} more new_connection failures were not logged one by one (at most {PerSecond} a second are); netstream.connections.refused counts them all.")]
     public static partial void NewConnectionFailuresNotLogged(ILogger logger, long count, int perSecond);
+
+    [LoggerMessage(28, LogLevel.Information, "NetStream's epoll engine started {Threads} loop threads.")]
+    public static partial void EngineStarted(ILogger logger, int threads);
+
+    [LoggerMessage(29, LogLevel.Error, "An epoll loop caught a failure of connection code; the loop goes on.")]
+    public static partial void EngineCallbackFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(30, LogLevel.Critical, "An epoll loop's epoll_wait failed with {Error}; retrying every 100 ms.")]
+    public static partial void EngineWaitFailed(ILogger logger, string error);
 }

@@ -48,7 +48,7 @@ internal sealed partial class NetStreamConnection
         }
         else
         {
-            _socket.Dispose();
+            _io.Close();
             DescriptorHeadroom.Process.Closed();
         }
     }
@@ -96,7 +96,7 @@ internal sealed partial class NetStreamConnection
         }
         finally
         {
-            _socket.Dispose();
+            _io.Close();
             DescriptorHeadroom.Process.Closed();
         }
     }

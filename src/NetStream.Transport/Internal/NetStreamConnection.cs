@@ -71,14 +71,14 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     public NetStreamConnection(
         Socket socket,
+        IConnectionEngine engine,
         MemoryPool<byte> pool,
-        PipeScheduler transportScheduler,
-        SocketOperationPool sendOperations,
         NetStreamTransportOptions options,
         ILogger logger)
     {
         _socket = socket;
-        _io = new SocketsConnectionIo(socket, sendOperations);
+        _io = engine.Attach(socket, out var transportScheduler);
+        var applicationScheduler = options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         _linger = options.Linger > TimeSpan.Zero && socket.ProtocolType == ProtocolType.Tcp ? options.Linger : null;
         _closeTimeout = _linger ?? options.CloseTimeout;
@@ -90,8 +90,8 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
         var minimumSegment = pool.MaxBufferSize is > 0 and < 4096 ? pool.MaxBufferSize : 4096;
         _minimumReceive = Math.Min(MinimumReceive, minimumSegment);
-        var input = new Pipe(PipeOptionsFor(pool, options.MaxReadBufferSize, PipeScheduler.ThreadPool, transportScheduler, minimumSegment));
-        var output = new Pipe(PipeOptionsFor(pool, options.MaxWriteBufferSize, transportScheduler, PipeScheduler.ThreadPool, minimumSegment));
+        var input = new Pipe(PipeOptionsFor(pool, options.MaxReadBufferSize, applicationScheduler, transportScheduler, minimumSegment));
+        var output = new Pipe(PipeOptionsFor(pool, options.MaxWriteBufferSize, transportScheduler, applicationScheduler, minimumSegment));
         _input = input.Writer;
         _output = output.Reader;
         _originalTransport = new DuplexPipe(input.Reader, output.Writer);

@@ -34,6 +34,7 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(options.MaxWriteBufferSize is null or >= 0, "MaxWriteBufferSize", options.MaxWriteBufferSize, "must be zero (no limit) or more");
         Check(options.DescriptorReserve is null or >= 0, "DescriptorReserve", options.DescriptorReserve, "must be zero (no reserve) or a number of file descriptors");
         Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");
+        Check(options.EngineThreads is >= 1 and <= 256, "EngineThreads", options.EngineThreads, "must be 1 to 256");
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 
 namespace NetStream.Transport.Internal;
@@ -24,6 +25,26 @@ internal interface IConnectionIo : IDisposable
 
     /// <summary>Frees what the last send held (the Sockets engine shares send operations between connections).</summary>
     void SendCompleted();
+
+    /// <summary>
+    /// Closes the socket, once: the engine stops watching it first, and an operation still waiting ends as
+    /// <see cref="SocketError.OperationAborted"/>. The connection calls it after its FIN or RST is decided (and after a
+    /// lingering close); <see cref="IDisposable.Dispose"/>, once both loops ended, frees the rest and never closes the socket.
+    /// </summary>
+    void Close();
+}
+
+/// <summary>
+/// An I/O engine: gives each accepted socket its <see cref="IConnectionIo"/> and the scheduler its connection's
+/// transport continuations run on (the send loop after the application flushed).
+/// </summary>
+internal interface IConnectionEngine
+{
+    /// <summary>Takes over <paramref name="socket"/>'s I/O. Called from the accept loop.</summary>
+    IConnectionIo Attach(Socket socket, out PipeScheduler transportScheduler);
+
+    /// <summary>Frees what the engine keeps for a listener that is disposed (pools), if it keeps anything.</summary>
+    void Release();
 }
 
 /// <summary>The outcome of one socket operation: bytes moved, or the error.</summary>

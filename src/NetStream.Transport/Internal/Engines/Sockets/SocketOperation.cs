@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
 
-namespace NetStream.Transport.Internal;
+namespace NetStream.Transport.Internal.Engines.Sockets;
 
 /// <summary>
 /// One reusable, awaitable socket operation: a <see cref="SocketAsyncEventArgs"/> that is its own

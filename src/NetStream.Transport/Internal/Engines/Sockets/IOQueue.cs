@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 
-namespace NetStream.Transport.Internal;
+namespace NetStream.Transport.Internal.Engines.Sockets;
 
 /// <summary>
 /// A <see cref="PipeScheduler"/> that batches the transport's continuations into one thread-pool work item,

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace NetStream.Transport.Internal;
+namespace NetStream.Transport.Internal.Engines.Sockets;
 
 /// <summary>
 /// Send operations shared by the connections of a listener. A connection needs one only while it sends, so an idle

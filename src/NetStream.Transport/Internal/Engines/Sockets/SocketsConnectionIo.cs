@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace NetStream.Transport.Internal;
+namespace NetStream.Transport.Internal.Engines.Sockets;
 
 /// <summary>The <see cref="NetStreamEngine.Sockets"/> engine: <see cref="Socket"/>'s asynchronous operations.</summary>
 internal sealed class SocketsConnectionIo(Socket socket, SocketOperationPool sendOperations) : IConnectionIo
@@ -47,6 +47,8 @@ internal sealed class SocketsConnectionIo(Socket socket, SocketOperationPool sen
             sendOperations.Return(done);
         }
     }
+
+    public void Close() => socket.Dispose();
 
     public void Dispose()
     {
