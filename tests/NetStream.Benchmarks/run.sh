@@ -5,8 +5,10 @@
 #   tests/NetStream.Benchmarks/run.sh --quick    smoke check: every scenario once, 2 s each
 #
 # Options: --rounds N, --duration SECONDS, --warmup SECONDS, --only NAME[,NAME...], --idle-connections N,
-#          --jit settled|default (default settled: both .NET servers tier up at once; see README.md).
-# Results go to stdout (one line per scenario, see README.md) and to out/results-<time>.txt;
+#          --jit settled|default (default settled: both .NET servers tier up at once; see README.md),
+#          --engine NAME[,NAME] (NetStream:Engine of the NetStream servers: epoll or sockets, default epoll;
+#          two engines: every scenario runs both against the same baseline, about 1.4 times as long).
+# Results go to stdout (one line per scenario and engine, see README.md) and to out/results-<time>.txt;
 # progress and warnings go to stderr. Environment: SERVER_CPU (default 1), CLIENT_CPU (default 0),
 # ECHO_SERVER_PROJECT (the NetStream echo server to build and run; default samples/EchoServer).
 set -euo pipefail
@@ -15,8 +17,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$HERE/out
 
-ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0 JIT=settled
-usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0 JIT=settled ENGINE_LIST=epoll
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1 ROUNDS=1 DURATION=2 WARMUP=1 FIRST_WARMUP=2 ;;
@@ -26,6 +28,7 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --idle-connections) IDLE_CONNS=$2; shift ;;
         --jit) JIT=$2; shift ;;
+        --engine) ENGINE_LIST=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -39,6 +42,21 @@ for s in $SCENARIOS; do
     [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario: $s (known: $ALL_SCENARIOS)" >&2; exit 2; }
 done
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# NetStream engines: ENGINES holds the labels as given (epoll, sockets), ENGINE_ENUM the NetStream:Engine values.
+ENGINES=() ENGINE_ENUM=()
+for e in ${ENGINE_LIST//,/ }; do
+    case ${e,,} in
+        epoll) ENGINES+=(epoll) ENGINE_ENUM+=(Epoll) ;;
+        sockets) ENGINES+=(sockets) ENGINE_ENUM+=(Sockets) ;;
+        *) echo "unknown engine: $e (epoll or sockets)" >&2; exit 2 ;;
+    esac
+done
+if [[ ${#ENGINES[@]} -lt 1 || ${#ENGINES[@]} -gt 2 ]]; then
+    echo "--engine takes one or two engines (e.g. epoll or epoll,sockets), not '$ENGINE_LIST'" >&2
+    exit 2
+fi
+NE=${#ENGINES[@]}
 
 log() { echo "[$(date +%T)] $*" >&2; }
 warn() { echo "[$(date +%T)] WARNING: $*" >&2; }
@@ -68,10 +86,19 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 command -v taskset >/dev/null || missing+=(util-linux)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    log "installing ${missing[*]} with apt-get"
+# strace is only for the system-call count of http1_keepalive, which is skipped (with a note) without it.
+optional=()
+wanted http1_keepalive && ! command -v strace >/dev/null && optional+=(strace)
+if [[ ${#missing[@]} -gt 0 || ${#optional[@]} -gt 0 ]]; then
+    log "installing ${missing[*]} ${optional[*]} with apt-get"
     as_root apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}" >&2
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}" >&2
+    fi
+    if [[ ${#optional[@]} -gt 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${optional[@]}" >&2 \
+            || warn "could not install ${optional[*]}: no system-call count"
+    fi
 fi
 command -v dotnet >/dev/null || fail "the .NET SDK (dotnet) is not on PATH"
 
@@ -157,21 +184,30 @@ case $JIT in
 esac
 NOTES+=("note: jit=$JIT")
 
-# start NAME KIND PORT: KIND is http-netstream, http-sockets, echo-netstream, echo-sockets or echo-c.
+# start NAME KIND PORT [ENGINE]: KIND is http-netstream, http-sockets, echo-netstream, echo-sockets or echo-c;
+# ENGINE (Epoll or Sockets, the NetStream:Engine value) is required for the NetStream kinds.
 start() {
-    local name=$1 kind=$2 port=$3 sock="$WORK/$1.sock"
+    local name=$1 kind=$2 port=$3 engine=${4:-} sock="$WORK/$1.sock"
     local -a cmd
+    if [[ $kind == *-netstream && -z $engine ]]; then
+        fail "start $name: no engine for a NetStream server"
+    fi
     case $kind in
-        http-netstream|http-sockets)
-            cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport "${kind#http-}" --mode http --port "$port" --unix "$sock") ;;
+        http-netstream)
+            cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport netstream --mode http --port "$port" --unix "$sock"
+                 "--NetStream:Engine=$engine") ;;
+        http-sockets)
+            cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport sockets --mode http --port "$port" --unix "$sock") ;;
         echo-sockets)
             cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport sockets --mode echo --port "$port") ;;
         echo-netstream)
             if [[ -n $ECHO_DLL ]]; then
                 cmd=("${JIT_ENV[@]}" dotnet "$ECHO_DLL" "--NetStream:Endpoints:Echo:Url=tcp://127.0.0.1:$port"
-                     "--NetStream:Endpoints:EchoUnix:Url=unix:$sock" "--Logging:LogLevel:Default=Warning")
+                     "--NetStream:Endpoints:EchoUnix:Url=unix:$sock" "--NetStream:Engine=$engine"
+                     "--Logging:LogLevel:Default=Warning")
             else
-                cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport netstream --mode echo --port "$port")
+                cmd=("${JIT_ENV[@]}" dotnet "$BENCH_DLL" --transport netstream --mode echo --port "$port"
+                     "--NetStream:Engine=$engine")
             fi ;;
         echo-c)
             cmd=("$OUT/echo_server" "tcp:$port") ;;
@@ -272,8 +308,9 @@ measure() {
     log "  $scenario $name: $rate/s, $(tail -1 "$WORK/res/$scenario.$name" | cut -d' ' -f2) us CPU per request"
 }
 
-# run_rounds SCENARIO SERVER...: a warm-up per server, then ROUNDS rounds, each round's order the reverse of
-# the previous one (A-B, B-A, A-B, ...: A-B-B-A), so no server always goes first.
+# run_rounds SCENARIO SERVER...: a warm-up per server, then ROUNDS rounds, each round's order the previous one
+# rotated by one, so no server always goes first: with two servers A-B, B-A, A-B, ... (A-B-B-A); with three
+# A-B-C, B-C-A, C-A-B, ... (each server in each place once every three rounds).
 run_rounds() {
     local scenario=$1 name round
     shift
@@ -287,7 +324,7 @@ run_rounds() {
         for name in "${order[@]}"; do
             measure "$scenario" "$name"
         done
-        order=($(printf '%s\n' "${order[@]}" | tac))
+        order=("${order[@]:1}" "${order[0]}")
     done
 }
 
@@ -296,10 +333,10 @@ median() {  # median of column $2 of file $1
 }
 
 RESULTS=()
-emit() {  # emit SCENARIO LABEL SERVER_A SERVER_B
+emit() {  # emit SCENARIO LABEL SERVER_A SERVER_B ENGINE: ENGINE is the NetStream engine of SERVER_A (or "baseline")
     local a="$WORK/res/$1.$3" b="$WORK/res/$1.$4" ra rb
     ra=$(median "$a" 1) rb=$(median "$b" 1)
-    RESULTS+=("scenario=$2 netstream=$(calc "$ra" 1) baseline=$(calc "$rb" 1) ratio=$(calc "$ra / $rb" 3) cpu_us_per_req_netstream=$(calc "$(median "$a" 2)") cpu_us_per_req_baseline=$(calc "$(median "$b" 2)")")
+    RESULTS+=("scenario=$2 engine=$5 netstream=$(calc "$ra" 1) baseline=$(calc "$rb" 1) ratio=$(calc "$ra / $rb" 3) cpu_us_per_req_netstream=$(calc "$(median "$a" 2)") cpu_us_per_req_baseline=$(calc "$(median "$b" 2)")")
     log "${RESULTS[-1]}"
 }
 
@@ -314,57 +351,137 @@ first_warmup() {
     done
 }
 
+# ---------------------------------------------------------------- system calls per request
+# syscalls SERVER LABEL: strace -c -f attached to the running server (every thread: -p PID with -f attaches
+# all of a process's threads, and -f follows the ones it creates), SYSCALL_REQUESTS keep-alive requests from
+# h2load, then detached; appends the line to SYSCALLS. Returns 1 when strace cannot attach.
+SYSCALL_REQUESTS=20000
+SYSCALLS=()
+syscalls() {
+    local name=$1 label=$2 pid=${PID[$1]} spid deadline threads done_n total top
+    local st="$WORK/strace.$1" out="$WORK/syscalls.$1.h2load"
+    taskset -c "$SERVER_CPU" strace -c -f -o "$st.out" -p "$pid" 2>"$st.err" &
+    spid=$!
+    PIDS+=($spid)
+    deadline=$((SECONDS + 30))
+    until grep -q "Process $pid attached" "$st.err" 2>/dev/null; do
+        if ! kill -0 "$spid" 2>/dev/null || [[ $SECONDS -ge $deadline ]]; then
+            kill -INT "$spid" 2>/dev/null || true
+            wait "$spid" 2>/dev/null || true
+            warn "strace could not attach to $name: $(grep -v attached "$st.err" | head -3 | tr '\n' ' ')"
+            return 1
+        fi
+        sleep 0.1
+    done
+    sleep 0.5   # the attach message comes first; let strace finish seizing every thread
+    threads=$(sed -n "s/.*Process $pid attached with \([0-9]*\) threads.*/\1/p" "$st.err" | head -1)
+    log "  syscalls $name: strace attached to ${threads:-1} thread(s); the process has $(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l)"
+    client h2load --h1 -n "$SYSCALL_REQUESTS" -c 64 -t 1 "http://127.0.0.1:${PORT[$name]}/" >"$out" 2>&1 \
+        || { cat "$out" >&2; kill -INT "$spid" 2>/dev/null || true; fail "h2load failed against $name under strace"; }
+    kill -INT "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true   # strace exits with the signal's status once it has detached
+    alive "$name"
+    done_n=$(awk '/^requests:/ { print $8 }' "$out")
+    [[ ${done_n:-0} -gt 0 ]] || { cat "$out" >&2; fail "h2load: no request succeeded against $name under strace"; }
+    [[ $done_n -eq $SYSCALL_REQUESTS ]] || warn "h2load under strace: $done_n of $SYSCALL_REQUESTS requests succeeded against $name"
+    # strace -c rows: "% time, seconds, usecs/call, calls, [errors], syscall": calls is field 4, the name the last.
+    awk '/^%|^-|^ *$/ { next } $NF == "total" || NF < 5 { next } { calls[$NF] += $4 } END { for (c in calls) print calls[c], c }' \
+        "$st.out" | sort -k1,1nr >"$st.calls"
+    [[ -s $st.calls ]] || { cat "$st.out" "$st.err" >&2; fail "strace counted no system call in $name"; }
+    total=$(awk '{ t += $1 } END { print t }' "$st.calls")
+    top=$(head -5 "$st.calls" | awk -v n="$done_n" '{ printf "%s%s:%.2f", (NR > 1 ? "," : ""), $2, $1 / n }')
+    SYSCALLS+=("syscalls scenario=http1_keepalive engine=$label requests=$done_n syscalls_per_req=$(calc "$total / $done_n") top=$top")
+    log "${SYSCALLS[-1]}"
+}
+
 # ---------------------------------------------------------------- run
-log "rounds=$ROUNDS duration=${DURATION}s warm-up=${WARMUP}s; server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU; fd limit $FD_LIMIT"
+log "rounds=$ROUNDS duration=${DURATION}s warm-up=${WARMUP}s; server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU; fd limit $FD_LIMIT; engine(s) ${ENGINES[*]}"
 STARTED=$(date +%s)
-mapfile -t P < <("$NETUTIL" freeport 6)
+# Ports: the HTTP servers (NE NetStream, sk, sk2), then the echo servers (NE NetStream, esk, ec).
+mapfile -t P < <("$NETUTIL" freeport $((2 * NE + 4)))
+# One NetStream server per engine in every scenario: NS (HTTP), ENS (echo), INS (idle), index i runs ENGINES[i].
+NS=() ENS=() INS=()
+for ((i = 0; i < NE; i++)); do
+    NS+=("ns$((i + 1))") ENS+=("ens$((i + 1))") INS+=("ins$((i + 1))")
+done
+if [[ $NE -eq 2 && ${ENGINES[0]} == "${ENGINES[1]}" ]]; then
+    NOTES+=("note: engine ${ENGINES[0]} given twice: its two lines per scenario are an A/A of two NetStream processes")
+fi
 
 if wanted http1_keepalive || wanted http1_pipelined || wanted http1_churn || wanted http1_unix || wanted aa_http1_keepalive; then
     log "starting the HTTP servers"
-    start ns http-netstream "${P[0]}"
-    start sk http-sockets "${P[1]}"
+    for ((i = 0; i < NE; i++)); do
+        start "${NS[i]}" http-netstream "${P[i]}" "${ENGINE_ENUM[i]}"
+    done
+    start sk http-sockets "${P[NE]}"
     if wanted aa_http1_keepalive; then
         # A/A first, while both Sockets servers have the same history.
-        start sk2 http-sockets "${P[2]}"
-        first_warmup http1_keepalive ns sk sk2
+        start sk2 http-sockets "${P[NE + 1]}"
+        first_warmup http1_keepalive "${NS[@]}" sk sk2
         run_rounds aa_http1_keepalive sk sk2
-        emit aa_http1_keepalive aa_http1_keepalive sk sk2
+        emit aa_http1_keepalive aa_http1_keepalive sk sk2 baseline
         AA_LINE=${RESULTS[-1]}
         unset 'RESULTS[-1]'
         stop sk2
     else
-        first_warmup http1_keepalive ns sk
+        first_warmup http1_keepalive "${NS[@]}" sk
     fi
     for s in http1_keepalive http1_pipelined http1_churn http1_unix; do
-        if wanted $s; then run_rounds $s ns sk; emit $s $s ns sk; fi
+        wanted $s || continue
+        run_rounds $s "${NS[@]}" sk
+        for ((i = 0; i < NE; i++)); do
+            emit $s $s "${NS[i]}" sk "${ENGINES[i]}"
+        done
     done
-    stop ns; stop sk
+    # System calls per request: after the rate rounds (strace slows a server many times over), warm servers.
+    if wanted http1_keepalive; then
+        if command -v strace >/dev/null; then
+            log "http1_keepalive: system calls of $SYSCALL_REQUESTS requests per server under strace -c -f"
+            for name in "${NS[@]}" sk; do
+                if [[ $name == sk ]]; then label=baseline; else label=${ENGINES[${name#ns} - 1]}; fi
+                if ! syscalls "$name" "$label"; then
+                    SYSCALLS=()
+                    NOTES+=("note: strace cannot attach to the servers here: no syscalls lines")
+                    break
+                fi
+            done
+        else
+            NOTES+=("note: strace is not installed: no syscalls lines")
+        fi
+    fi
+    for name in "${NS[@]}"; do stop "$name"; done
+    stop sk
 fi
 
 REFERENCE=()
 if wanted raw_echo_64b || wanted raw_echo_4k; then
-    log "starting the echo servers ($([[ -n $ECHO_DLL ]] && echo "samples/EchoServer" || echo "BenchServer echo") on NetStream, BenchServer echo on Sockets, C epoll echo)"
-    start ens echo-netstream "${P[3]}"
-    start esk echo-sockets "${P[4]}"
-    start ec echo-c "${P[5]}"
-    first_warmup raw_echo_64b ens esk
+    log "starting the echo servers ($([[ -n $ECHO_DLL ]] && echo "samples/EchoServer" || echo "BenchServer echo") on NetStream (${ENGINES[*]}), BenchServer echo on Sockets, C epoll echo)"
+    for ((i = 0; i < NE; i++)); do
+        start "${ENS[i]}" echo-netstream "${P[NE + 2 + i]}" "${ENGINE_ENUM[i]}"
+    done
+    start esk echo-sockets "${P[2 * NE + 2]}"
+    start ec echo-c "${P[2 * NE + 3]}"
+    first_warmup raw_echo_64b "${ENS[@]}" esk
     for s in raw_echo_64b raw_echo_4k; do
         wanted $s || continue
-        run_rounds $s ens esk ec
-        emit $s $s ens esk
+        run_rounds $s "${ENS[@]}" esk ec
         rc=$(median "$WORK/res/$s.ec" 1)
-        REFERENCE+=("reference=c_epoll_echo scenario=$s rate=$(calc "$rc" 1) cpu_us_per_req=$(calc "$(median "$WORK/res/$s.ec" 2)") netstream_share=$(calc "$(median "$WORK/res/$s.ens" 1) / $rc" 3) baseline_share=$(calc "$(median "$WORK/res/$s.esk" 1) / $rc" 3)")
-        log "${REFERENCE[-1]}"
+        for ((i = 0; i < NE; i++)); do
+            emit $s $s "${ENS[i]}" esk "${ENGINES[i]}"
+            REFERENCE+=("reference=c_epoll_echo scenario=$s engine=${ENGINES[i]} rate=$(calc "$rc" 1) cpu_us_per_req=$(calc "$(median "$WORK/res/$s.ec" 2)") netstream_share=$(calc "$(median "$WORK/res/$s.${ENS[i]}" 1) / $rc" 3) baseline_share=$(calc "$(median "$WORK/res/$s.esk" 1) / $rc" 3)")
+            log "${REFERENCE[-1]}"
+        done
     done
-    stop ens; stop esk; stop ec
+    for name in "${ENS[@]}"; do stop "$name"; done
+    stop esk; stop ec
 fi
 
 # Idle connections: a fresh server per measurement, IDLE_CONNS connections opened and held; VmRSS once the
 # server has accepted them all. The CPU column is CPU time per accepted connection.
-idle_once() {
-    local name=$1 kind=$2 port t0 cpid fds deadline
+idle_once() {  # idle_once NAME KIND [ENGINE]
+    local name=$1 kind=$2 engine=${3:-} port t0 cpid fds deadline
     port=$("$NETUTIL" freeport 1)
-    start "$name" "$kind" "$port"
+    start "$name" "$kind" "$port" "$engine"
     t0=$(cpu_ticks "${PID[$name]}")
     taskset -c "$CLIENT_CPU" "$NETUTIL" idle "tcp:$port" "$IDLE_CONNS" 300 >"$WORK/idle.out" 2>&1 &
     cpid=$!
@@ -392,11 +509,21 @@ idle_once() {
 if wanted idle_10k; then
     idle_rounds=$((ROUNDS < 3 ? ROUNDS : 3))
     log "idle_10k: $idle_rounds round(s), fresh servers, $IDLE_CONNS idle connections each"
+    order=("${INS[@]}" isk)   # rotated every round, as in run_rounds
     for ((round = 1; round <= idle_rounds; round++)); do
-        if ((round % 2)); then idle_once ins http-netstream; idle_once isk http-sockets
-        else idle_once isk http-sockets; idle_once ins http-netstream; fi
+        for name in "${order[@]}"; do
+            if [[ $name == isk ]]; then
+                idle_once isk http-sockets
+            else
+                i=$(( ${name#ins} - 1 ))
+                idle_once "$name" http-netstream "${ENGINE_ENUM[i]}"
+            fi
+        done
+        order=("${order[@]:1}" "${order[0]}")
     done
-    emit idle_10k idle_10k ins isk
+    for ((i = 0; i < NE; i++)); do
+        emit idle_10k idle_10k "${INS[i]}" isk "${ENGINES[i]}"
+    done
 fi
 
 # ---------------------------------------------------------------- report
@@ -405,6 +532,7 @@ RESULT_FILE="$OUT/results-$(date +%Y%m%dT%H%M%S).txt"
     printf '%s\n' "${RESULTS[@]}"
     [[ -n ${AA_LINE:-} ]] && echo "$AA_LINE"
     [[ ${#REFERENCE[@]} -gt 0 ]] && printf '%s\n' "${REFERENCE[@]}"
+    [[ ${#SYSCALLS[@]} -gt 0 ]] && printf '%s\n' "${SYSCALLS[@]}"
     [[ ${#NOTES[@]} -gt 0 ]] && printf '%s\n' "${NOTES[@]}"
     true
 } | tee "$RESULT_FILE"
