@@ -122,6 +122,9 @@ public sealed partial class NetStreamListener : IConnectionListener
         }
     }
 
+    /// <summary>The engine this listener's connections run on.</summary>
+    internal NetStreamEngine Engine => _options.Engine;
+
     /// <summary>The listening socket, for reading options. Do not accept on it or close it.</summary>
     public Socket Socket => _socket;
 

@@ -112,6 +112,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
 
     internal Socket Socket => _socket;
 
+    /// <summary>The engine's side of this connection.</summary>
+    internal IConnectionIo Io => _io;
+
     /// <summary>
     /// Cancelled when the connection is over for good: reset, failed, aborted or closed by us. Unlike
     /// <see cref="ConnectionClosed"/>, not at the peer's FIN, after which a half-closed peer may still be served.

@@ -21,7 +21,7 @@ internal sealed class EpollEngine : IConnectionEngine
         _loops = new EpollLoop[threads];
         for (var i = 0; i < threads; i++)
         {
-            _loops[i] = new EpollLoop(i, logger);
+            _loops[i] = new EpollLoop(i, threads, logger);
         }
     }
 

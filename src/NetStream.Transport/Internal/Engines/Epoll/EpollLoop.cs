@@ -35,7 +35,10 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private uint _generation;
     private int _signalled;
 
-    public EpollLoop(int index, ILogger logger)
+    /// <summary>The prefix of the loop threads' names: <c>ns-epoll 2/4</c> is the second of an engine's four loops.</summary>
+    public const string ThreadNamePrefix = "ns-epoll ";
+
+    public EpollLoop(int index, int count, ILogger logger)
     {
         _logger = logger;
         _epoll = EpollNative.EpollCreate(EpollNative.EpollCloexec);
@@ -52,7 +55,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
             throw new IOException($"The epoll loop's eventfd failed: {Errno.Name(errno)}.");
         }
 
-        var thread = new Thread(Run) { IsBackground = true, Name = $"NetStream epoll {index}" };
+        var thread = new Thread(Run) { IsBackground = true, Name = $"{ThreadNamePrefix}{index + 1}/{count}" };
         thread.UnsafeStart();
     }
 
