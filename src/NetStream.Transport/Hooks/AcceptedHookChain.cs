@@ -222,6 +222,13 @@ public sealed class AcceptedHookChain
             Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
             return new Refusal(RefusalReasons.HookFailed, RefusalMode.Reset);
         }
+        catch (Exception e) when (e is ConnectionResetException || (e is not OperationCanceledException && context.IsGone))
+        {
+            // The peer reset while a hook read from it (a load balancer's health check often closes so): the peer's
+            // doing, not the hook's failure.
+            Log.ClosedDuringHooks(_logger, context.Original.ConnectionId, step.Name);
+            return new Refusal(RefusalReasons.HookFailed, RefusalMode.Reset);
+        }
         catch (Exception e)
         {
             if (TakeLogBudget())
