@@ -99,7 +99,7 @@ public sealed class NetStreamTransportOptions
     /// connection would leave fewer than this under the process's <c>RLIMIT_NOFILE</c> (<c>ulimit -n</c>), and resumes as
     /// descriptors are closed; the kernel's backlog holds new peers meanwhile. A .NET process out of descriptors cannot
     /// load an assembly or start a thread, and dies of it. Default <see langword="null"/>: a tenth of the limit, at least
-    /// 64 and at most 1024. 0 turns the reserve off (accept until EMFILE, then back off).
+    /// 64 and at most 1024 (and at most half the limit). Must be below the limit. 0 turns the reserve off (accept until EMFILE, then back off).
     /// </summary>
     public int? DescriptorReserve { get; set; }
 

@@ -7,6 +7,8 @@
 # Options: --only CASE[,CASE...]   cases: fd_exhaustion churn idle_10k never_read slowloris half_close
 #                                         sigterm_under_load bad_config
 #          --runs N                runs per size of fd_exhaustion (default 10, short 2)
+#          --engine NAME           NetStream's I/O engine for every NetStream server: epoll or sockets (default: the
+#                                  transport's default); set through NetStream__Engine, which the baseline ignores
 # Prints one line per case and server: "case=NAME server=netstream|sockets|hosted survived=yes|no goal=met|missed|-
 # figures...", then "verdict: netstream pass|fail (N cases, M missed), sockets survived M of K". Exits 1 only if a
 # NetStream case misses its goal (Kestrel's Sockets transport failing is reported, not a failure of the run).
@@ -25,6 +27,13 @@ while [[ $# -gt 0 ]]; do
         --short) SHORT=1 ;;
         --only) ONLY=${2:?--only needs a list of cases}; shift ;;
         --runs) RUNS=${2:?--runs needs a number}; shift ;;
+        --engine)
+            case ${2:?--engine needs epoll or sockets} in
+                epoll) export NetStream__Engine=Epoll ;;
+                sockets) export NetStream__Engine=Sockets ;;
+                *) echo "--engine takes epoll or sockets" >&2; exit 2 ;;
+            esac
+            shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac

@@ -54,6 +54,12 @@ internal sealed partial class NetStreamServer
             return false;
         }
 
+        if (endpoint.ProxyProtocol is not null)
+        {
+            // Before the clock starts: a header that arrived already must not pass for the client's first byte.
+            activity.ExpectPreamble();
+        }
+
         _watched[connection] = new Watched(endpoint, activity, Environment.TickCount64);
         return true;
     }

@@ -299,11 +299,13 @@ internal sealed partial class NetStreamServer(
             // What the stop asked for, not a failure of the handler's.
             HostingLog.HandlerAbortedOnShutdown(logger, connection.ConnectionId, endpoint.Name);
         }
-        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException)
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException
+            || (e is OperationCanceledException && connection.ConnectionClosed.IsCancellationRequested))
         {
-            // The peer reset the connection, or it was ended under the handler (a timeout, the application's abort):
-            // the peer's doing or a decision already logged, not the handler's failure. Debug, as Kestrel logs a
-            // client gone; a peer can cause these at will.
+            // The peer reset the connection, or it was ended under the handler (a timeout, the application's abort; a
+            // handler that waits with ConnectionClosed sees that as a cancellation): the peer's doing or a decision
+            // already logged, not the handler's failure. Debug, as Kestrel logs a client gone; a peer can cause these
+            // at will.
             var error = e is ConnectionResetException ? "connection_reset" : "connection_aborted";
             HostingLog.ConnectionEndedUnderHandler(logger, connection.ConnectionId, endpoint.Name, e.Message);
             metrics.HandlerError(endpoint.Name, error);

@@ -57,7 +57,21 @@ internal sealed class ProxyProtocolReceiver
     /// </summary>
     public async ValueTask<Received> ReceiveAsync(ConnectionContext connection, EndPoint? peer, CancellationToken cancellationToken)
     {
-        if (!IsTrusted(peer))
+        long consumed = 0;
+        try
+        {
+            return await ReceiveCoreAsync(connection, peer, bytes => consumed = bytes, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The hosted server's first-byte clock waits for this: what the header took is not the client's first byte.
+            connection.Features.Get<IConnectionActivityFeature>()?.ConsumedPreamble(consumed);
+        }
+    }
+
+    private async ValueTask<Received> ReceiveCoreAsync(ConnectionContext connection, EndPoint? peer, Action<long> tookHeader, CancellationToken cancellationToken)
+    {
+        if (!IsTrusted(peer, connection.LocalEndPoint))
         {
             return _options.Mode == ProxyProtocolMode.Require
                 ? Received.Refused("proxy_untrusted", $"the peer {Describe(peer)} is not in ProxyProtocol:TrustedProxies")
@@ -83,6 +97,7 @@ internal sealed class ProxyProtocolReceiver
                     case ProxyParseStatus.Complete:
                         // Exactly the header: what follows is the application's, and is not waited for.
                         var end = buffer.GetPosition(consumed);
+                        tookHeader(consumed);
                         input.AdvanceTo(end, end);
                         header!.ProxyEndPoint = peer;
                         return Received.Header(header);
@@ -140,7 +155,7 @@ internal sealed class ProxyProtocolReceiver
         };
     }
 
-    private bool IsTrusted(EndPoint? peer)
+    private bool IsTrusted(EndPoint? peer, EndPoint? local)
     {
         if (_options.AllowAnyPeer)
         {
@@ -149,8 +164,8 @@ internal sealed class ProxyProtocolReceiver
 
         if (peer is not IPEndPoint { Address: var address })
         {
-            // A Unix socket peer has no address.
-            return _trustUnix && peer is UnixDomainSocketEndPoint or null;
+            // A Unix socket peer has no address (nor, unbound, an endpoint): known by the endpoint it reached.
+            return _trustUnix && (peer is UnixDomainSocketEndPoint || (peer is null && local is UnixDomainSocketEndPoint));
         }
 
         if (address.IsIPv4MappedToIPv6)

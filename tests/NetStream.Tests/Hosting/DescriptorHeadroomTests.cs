@@ -23,6 +23,7 @@ public sealed partial class DescriptorHeadroomTests(ITestOutputHelper output)
     public void The_default_reserve_is_a_tenth_of_the_limit_within_64_and_1024()
     {
         Assert.Equal(64, DescriptorHeadroom.DefaultReserve(256));
+        Assert.Equal(25, DescriptorHeadroom.DefaultReserve(50));
         Assert.Equal(Reserve, DescriptorHeadroom.DefaultReserve(Limit));
         Assert.Equal(102, DescriptorHeadroom.DefaultReserve(1024));
         Assert.Equal(1024, DescriptorHeadroom.DefaultReserve(1_048_576));

@@ -37,6 +37,30 @@ public sealed class HandlerFailureLoggingTests
     }
 
     [Fact]
+    public async Task A_handler_cancelled_by_ConnectionClosed_is_not_a_handler_failure()
+    {
+        const int Peers = 10;
+        var logs = new LogRecorder();
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["Logging:LogLevel:NetStream.Hosting"] = "Debug";
+        await using var host = await EchoHost.StartAsync(
+            settings,
+            pipeline: b => b.Run(c => Task.Delay(Timeout.Infinite, c.ConnectionClosed)),
+            netStream: ns => ns.Services.AddSingleton<ILoggerProvider>(logs));
+        using var errors = new InstrumentRecorder(host.Host.Services, "netstream.handler.errors", "error.type");
+
+        for (var i = 0; i < Peers; i++)
+        {
+            using var peer = await Listeners.ConnectAsync(host.EndPoint);
+            peer.LingerState = new LingerOption(true, 0);
+        }
+
+        await errors.WaitForSumAsync("connection_aborted", Peers);
+        Assert.DoesNotContain(logs.Entries, e => e.EventId == 104);
+        Assert.Equal(0, errors.Sum("exception"));
+    }
+
+    [Fact]
     public async Task A_flood_of_handler_failures_is_warned_about_so_many_a_second_and_counted_in_full()
     {
         const int Clients = 120;

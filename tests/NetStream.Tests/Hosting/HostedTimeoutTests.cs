@@ -36,6 +36,32 @@ public sealed class HostedTimeoutTests
     }
 
     [Fact]
+    public async Task A_client_behind_a_proxy_that_sends_only_the_proxy_header_meets_the_first_byte_timeout()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:Endpoints:E0:FirstByteTimeout"] = "00:00:01";
+        settings["NetStream:Endpoints:E0:ProxyProtocol:Mode"] = "Require";
+        settings["NetStream:Endpoints:E0:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1";
+        await using var host = await EchoHost.StartAsync(settings);
+        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "reason");
+        var header = "PROXY TCP4 192.0.2.1 192.0.2.2 40000 7007\r\n"u8.ToArray();
+
+        // The header and the client's first byte in one segment: the client spoke, and is served.
+        using var talker = await Listeners.ConnectAsync(host.EndPoint);
+        await talker.SendAsync((byte[])[.. header, 1]);
+        Assert.Equal([1], await Listeners.ReceiveAsync(talker, 1));
+
+        // The load balancer's header, then nothing from its client: the header is not the client's first byte.
+        var clock = Stopwatch.StartNew();
+        using var silent = await Listeners.ConnectAsync(host.EndPoint);
+        await silent.SendAsync(header);
+        Assert.True(await EchoClient.SeesCloseAsync(silent));
+        Assert.InRange(clock.Elapsed, Short * 0.9, Short * 10);
+        Assert.Equal(1, timedOut.Sum("first_byte"));
+        Assert.Equal([2], await EchoClient.EchoOnceAsync(talker, [2]));
+    }
+
+    [Fact]
     public async Task A_peer_that_goes_quiet_is_closed_at_its_endpoint_s_idle_timeout_and_a_busy_one_or_another_endpoint_s_is_not()
     {
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0");

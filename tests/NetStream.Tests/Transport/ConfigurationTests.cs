@@ -38,6 +38,9 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:Hooks:MaxConnectionsPerIp", "0")]
     [InlineData("NetStream:Hooks:MaxConnectionsPerEndpoint", "-3")]
     [InlineData("NetStream:Hooks:Allow:0", "10.0.0.1/8")]
+    [InlineData("NetStream:EngineThreads", "0")]
+    [InlineData("NetStream:EngineThreads", "257")]
+    [InlineData("NetStream:DescriptorReserve", "2147483647")]
     public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         await using var app = Build(new Dictionary<string, string?> { [key] = value });
@@ -48,6 +51,24 @@ public sealed class ConfigurationTests
         Assert.Equal(typeof(NetStreamTransportOptions), error.OptionsType);
         Assert.Contains(key, error.Message);
         Assert.Contains($"'{value}'", error.Message);
+    }
+
+    [Fact]
+    public async Task A_proxy_header_timeout_the_hook_time_limit_would_cut_short_fails_start_naming_both()
+    {
+        await using var app = Build(new Dictionary<string, string?>
+        {
+            ["NetStream:ProxyProtocol:Mode"] = "Require",
+            ["NetStream:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1",
+            ["NetStream:ProxyProtocol:HeaderTimeout"] = "00:00:10",
+            ["NetStream:Hooks:Timeout"] = "00:00:05",
+        });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(timeout.Token));
+
+        Assert.Contains("NetStream:ProxyProtocol:HeaderTimeout = '00:00:10'", error.Message);
+        Assert.Contains("Hooks:Timeout (00:00:05)", error.Message);
     }
 
     [Fact]

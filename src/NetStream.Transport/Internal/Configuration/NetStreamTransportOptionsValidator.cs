@@ -33,6 +33,8 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(options.MaxReadBufferSize is null or >= 0, "MaxReadBufferSize", options.MaxReadBufferSize, "must be zero (no limit) or more");
         Check(options.MaxWriteBufferSize is null or >= 0, "MaxWriteBufferSize", options.MaxWriteBufferSize, "must be zero (no limit) or more");
         Check(options.DescriptorReserve is null or >= 0, "DescriptorReserve", options.DescriptorReserve, "must be zero (no reserve) or a number of file descriptors");
+        var limit = DescriptorHeadroom.ReadLimit();
+        Check(options.DescriptorReserve is null or 0 || options.DescriptorReserve < limit, "DescriptorReserve", options.DescriptorReserve, $"must be below the process's open-file limit ({limit}, ulimit -n): with that reserve no connection could ever be accepted");
         Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");
         Check(options.EngineThreads is >= 1 and <= 256, "EngineThreads", options.EngineThreads, "must be 1 to 256");
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
@@ -57,6 +59,11 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         }
 
         ValidateProxyProtocol(options.ProxyProtocol, Check);
+        Check(
+            options.ProxyProtocol.Mode == ProxyProtocolMode.Off || options.Hooks.Timeout == Timeout.InfiniteTimeSpan || options.ProxyProtocol.HeaderTimeout < options.Hooks.Timeout,
+            "ProxyProtocol:HeaderTimeout",
+            options.ProxyProtocol.HeaderTimeout,
+            $"must be shorter than Hooks:Timeout ({options.Hooks.Timeout}), which bounds the whole accepted chain the header is read in: a late header would be refused as hook_timeout, never as proxy_timeout");
         return errors;
     }
 

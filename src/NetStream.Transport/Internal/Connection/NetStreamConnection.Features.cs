@@ -50,7 +50,17 @@ internal sealed partial class NetStreamConnection :
 
     long IConnectionActivityFeature.LastActivity => Volatile.Read(ref _lastActivity);
 
-    bool IConnectionActivityFeature.HasReceived => Volatile.Read(ref _hasReceived);
+    bool IConnectionActivityFeature.HasReceived =>
+        Volatile.Read(ref _preambleExpected) == 0 && Volatile.Read(ref _received) > Volatile.Read(ref _preamble);
+
+    void IConnectionActivityFeature.ExpectPreamble() => Volatile.Write(ref _preambleExpected, 1);
+
+    void IConnectionActivityFeature.ConsumedPreamble(long bytes)
+    {
+        // The count first: a reader that sees the expectation gone sees what the preamble took.
+        Interlocked.Add(ref _preamble, bytes);
+        Volatile.Write(ref _preambleExpected, 0);
+    }
 
     void IConnectionActivityFeature.TimedOut(string reason) => EndConnection(new ConnectionAbortedException(reason), reset: false);
 }

@@ -58,7 +58,7 @@ internal sealed partial class NetStreamConnection
 
                 _input.Advance(received.Bytes);
                 _lastActivity = Environment.TickCount64;
-                _hasReceived = true;
+                Volatile.Write(ref _received, _received + received.Bytes);
                 var flush = await _input.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {

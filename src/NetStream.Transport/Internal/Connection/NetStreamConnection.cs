@@ -56,7 +56,9 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _closed = new();
     private long _lastActivity = Environment.TickCount64;
-    private bool _hasReceived;
+    private long _received;   // bytes, written by the receive loop only
+    private long _preamble;   // of which the transport's own (a PROXY header), not the application's
+    private int _preambleExpected;
 
     private ConnectionAbortedException? _abortReason;
     private int _aborted;   // 0, or how: AbortedWithFin, AbortedWithReset

@@ -37,8 +37,11 @@ internal sealed partial class DescriptorHeadroom
     /// <summary>The one of this process.</summary>
     public static DescriptorHeadroom Process { get; } = new();
 
-    /// <summary>The reserve when none is configured: a tenth of the limit, at least 64 and at most 1024.</summary>
-    public static int DefaultReserve(long limit) => (int)Math.Clamp(limit / 10, 64, 1024);
+    /// <summary>
+    /// The reserve when none is configured: a tenth of the limit, at least 64 and at most 1024, and never more than half
+    /// the limit (under a limit of 128 or less, 64 would leave little or nothing to accept with).
+    /// </summary>
+    public static int DefaultReserve(long limit) => (int)Math.Min(Math.Clamp(limit / 10, 64, 1024), limit / 2);
 
     /// <summary>The soft <c>RLIMIT_NOFILE</c> now; <see cref="long.MaxValue"/> when unlimited or unknown.</summary>
     public static long ReadLimit() =>

@@ -32,8 +32,9 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
     private readonly EpollOperation _receive = new();
     private readonly EpollOperation _send = new();
 
-    // Guarded by the lock on this: the loop's edges against the operations' waits.
-    private int _readEdges = 1;       // starts ahead: the first receive tries at once
+    // Guarded by the lock on this: the loop's edges against the operations' waits. Reading starts "empty": adding
+    // the socket to epoll reports the data that came before, as an edge; writing starts "not full".
+    private int _readEdges;
     private int _readEmptyAt;
     private int _writeEdges = 1;
     private int _writeFullAt;
@@ -67,22 +68,40 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
 
     public ValueTask<IoResult> WaitForDataAsync()
     {
-        lock (this)
+        while (true)
         {
-            if (_closed)
+            int edges;
+            lock (this)
             {
-                return new ValueTask<IoResult>(Aborted);
+                if (_closed)
+                {
+                    return new ValueTask<IoResult>(Aborted);
+                }
+
+                edges = _readEdges;
+                if (edges == _readEmptyAt)
+                {
+                    _receiveWaiting = true;
+                    _receiveWaitsForDataOnly = true;
+                    _receive.Start();
+                    return _receive.Pending;
+                }
+
+                if (_readEnded)
+                {
+                    // The end of the stream (or an error) is there for the receive to report.
+                    return default;
+                }
             }
 
-            if (_readEdges != _readEmptyAt)
+            // Not known to be empty (the last receive filled its buffer): a peek without a buffer settles it, where a
+            // receive would hold its buffer for as long as the connection then stays idle.
+            if (Peek(out var errno) || errno != Errno.EAGAIN)
             {
                 return default;
             }
 
-            _receiveWaiting = true;
-            _receiveWaitsForDataOnly = true;
-            _receive.Start();
-            return _receive.Pending;
+            SawEmpty(ref _readEmptyAt, edges, unlessEnded: false);
         }
     }
 
@@ -314,7 +333,15 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
         }
     }
 
-    private nint Receive(Span<byte> buffer, out int errno)
+    /// <summary>Whether a byte is there to read (or the stream ended), without taking it; false with the errno if not.</summary>
+    private bool Peek(out int errno)
+    {
+        byte peeked;
+        var found = Receive(new Span<byte>(&peeked, 1), out errno, EpollNative.MsgPeek);
+        return found >= 0;
+    }
+
+    private nint Receive(Span<byte> buffer, out int errno, int flags = 0)
     {
         var added = false;
         try
@@ -323,7 +350,7 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
             _handle.DangerousAddRef(ref added);
             fixed (byte* bytes = buffer)
             {
-                var received = EpollNative.Receive(_fd, bytes, buffer.Length, 0);
+                var received = EpollNative.Receive(_fd, bytes, buffer.Length, flags);
                 errno = received < 0 ? Marshal.GetLastPInvokeError() : 0;
                 return received;
             }

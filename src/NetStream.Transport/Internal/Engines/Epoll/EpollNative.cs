@@ -19,6 +19,8 @@ internal static unsafe partial class EpollNative
     public const int EfdCloexec = 0x80000;
     public const int EfdNonblock = 0x800;
 
+    public const int MsgPeek = 0x2;
+
     /// <summary>A peer that reset must not kill the process with SIGPIPE: sends say so per call.</summary>
     public const int MsgNoSignal = 0x4000;
 
