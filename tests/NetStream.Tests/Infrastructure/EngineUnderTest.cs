@@ -21,8 +21,6 @@ internal static class EngineUnderTest
         // The default of every NetStreamTransportOptions made in this process, and, through the environment, of the
         // configuration of every host: the in-process ones and the sample started as a child process.
         NetStreamTransportOptions.DefaultEngine = Current;
-#if NETSTREAM_EPOLL
         Environment.SetEnvironmentVariable("NetStream__Engine", Current.ToString());
-#endif
     }
 }

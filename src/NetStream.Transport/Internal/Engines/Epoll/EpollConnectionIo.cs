@@ -53,11 +53,16 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
         Loop = loop;
         _socket = socket;
 
-        // The runtime's own operations are never started on this socket, so its engine never registers it; hooks
-        // and options that call Socket's synchronous methods see a non-blocking socket, as they would after Kestrel's.
-        socket.Blocking = false;
+        // The runtime's own operations are never started on this socket, so its engine never registers it. Non-blocking
+        // through ioctl, not Socket.Blocking: that would make the runtime's per-socket context (152 bytes) for nothing.
         _handle = socket.SafeHandle;
         _fd = (int)_handle.DangerousGetHandle();
+        var on = 1;
+        if (EpollNative.Ioctl(_fd, EpollNative.Fionbio, &on) != 0)
+        {
+            throw new IOException($"ioctl(FIONBIO) failed: {Errno.Name(Marshal.GetLastPInvokeError())}.");
+        }
+
         loop.Register(this, _fd);
     }
 

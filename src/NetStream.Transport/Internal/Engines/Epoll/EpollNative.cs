@@ -21,6 +21,9 @@ internal static unsafe partial class EpollNative
 
     public const int MsgPeek = 0x2;
 
+    /// <summary><c>FIONBIO</c>: sets or clears <c>O_NONBLOCK</c> in one call.</summary>
+    public const nuint Fionbio = 0x5421;
+
     /// <summary>A peer that reset must not kill the process with SIGPIPE: sends say so per call.</summary>
     public const int MsgNoSignal = 0x4000;
 
@@ -91,6 +94,9 @@ internal static unsafe partial class EpollNative
     /// <summary>A gathered write, as <c>writev</c>, that can say <see cref="MsgNoSignal"/>.</summary>
     [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
     public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, nuint request, int* value);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
