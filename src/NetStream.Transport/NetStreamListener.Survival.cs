@@ -91,7 +91,12 @@ public sealed partial class NetStreamListener
     private async ValueTask<(bool Survived, Socket? Socket)> SurviveAcceptErrorAsync(Exception error)
     {
         int? errno = null;
-        if (error is SocketException socketError)
+        if (error is AcceptErrnoException exact)
+        {
+            // The engine's own accept4: the errno is known, and nothing is pending (it would have been accepted).
+            errno = exact.Errno;
+        }
+        else if (error is SocketException socketError)
         {
             errno = Errno.Of(socketError);
             if (KernelAccept.TryAccept(_socket, out var asked) is { } pending)

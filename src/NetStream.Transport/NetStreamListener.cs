@@ -43,6 +43,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly NewConnectionContext _newConnectionContext;
     private readonly MemoryPool<byte> _pool;
     private readonly IConnectionEngine _engine;
+    private readonly IConnectionAcceptor _acceptor;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
     private readonly AcceptErrorPolicy _errors = new();
@@ -80,6 +81,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _engine = options.Engine == NetStreamEngine.Epoll
             ? EpollEngine.Shared(options.EngineThreads, logger)
             : new SocketsEngine(options);
+        _acceptor = _engine.CreateAcceptor(_socket);
         _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);
         _newConnectionLogs = new LogBudget(PeerCausedLogsPerSecond, heldBack => Log.NewConnectionFailuresNotLogged(_logger, heldBack, PeerCausedLogsPerSecond));
 
@@ -186,6 +188,8 @@ public sealed partial class NetStreamListener : IConnectionListener
             }
             finally
             {
+                // The engine lets go of the socket first: an epoll loop must stop watching it before it is closed.
+                _acceptor.Dispose();
                 _socket.Dispose();
                 if (_takenDescriptor is { } descriptor)
                 {
@@ -237,7 +241,7 @@ public sealed partial class NetStreamListener : IConnectionListener
             Socket? socket;
             try
             {
-                socket = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                socket = await _acceptor.AcceptAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (Volatile.Read(ref _unbindCalled) != 0 && e is ObjectDisposedException or SocketException or OperationCanceledException)
             {

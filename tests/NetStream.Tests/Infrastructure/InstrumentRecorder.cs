@@ -40,10 +40,13 @@ internal sealed class InstrumentRecorder : IDisposable
     public long Sum(string tagValue) => _sums.GetValueOrDefault(tagValue);
 
     /// <summary>Waits until the sum for <paramref name="tagValue"/> reaches <paramref name="expected"/>.</summary>
-    public async Task WaitForSumAsync(string tagValue, long expected)
+    public Task WaitForSumAsync(string tagValue, long expected) => WaitUntilAsync(() => Sum(tagValue) >= expected);
+
+    /// <summary>Waits until <paramref name="condition"/> on the recorded sums holds.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(Listeners.Timeout);
-        while (Sum(tagValue) < expected)
+        while (!condition())
         {
             // A measurement has no event to wait on here: polled, bounded by the timeout.
             await Task.Delay(20, timeout.Token);

@@ -43,8 +43,25 @@ internal interface IConnectionEngine
     /// <summary>Takes over <paramref name="socket"/>'s I/O. Called from the accept loop.</summary>
     IConnectionIo Attach(Socket socket, out PipeScheduler transportScheduler);
 
+    /// <summary>Makes the accept side of the listening socket <paramref name="listener"/>.</summary>
+    IConnectionAcceptor CreateAcceptor(Socket listener);
+
     /// <summary>Frees what the engine keeps for a listener that is disposed (pools), if it keeps anything.</summary>
     void Release();
+}
+
+/// <summary>
+/// An engine's accept side of one listening socket. Disposed before the listening socket is closed: a pending accept
+/// then throws <see cref="ObjectDisposedException"/>.
+/// </summary>
+internal interface IConnectionAcceptor : IDisposable
+{
+    /// <summary>
+    /// The next connection, as the kernel gave it (blocking, close-on-exec). A failure is thrown: a
+    /// <see cref="SocketException"/> (an <see cref="AcceptErrnoException"/> when the engine knows the errno itself),
+    /// <see cref="ObjectDisposedException"/> once disposed, <see cref="OperationCanceledException"/>.
+    /// </summary>
+    ValueTask<Socket> AcceptAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The outcome of one socket operation: bytes moved, or the error.</summary>

@@ -15,7 +15,7 @@ namespace NetStream.Transport.Internal.Engines.Epoll;
 /// counts as empty without the <c>recv</c> that would return EAGAIN; after the peer's FIN (EPOLLRDHUP) it does not,
 /// since no further edge would come to report the end of the stream.
 /// </remarks>
-internal sealed unsafe class EpollConnectionIo : IConnectionIo
+internal sealed unsafe class EpollConnectionIo : IConnectionIo, IEpollHandler
 {
     /// <summary>Segments per gathered send; more go out in the next one, at once unless the socket is full.</summary>
     private const int MaxVectors = 64;
@@ -57,18 +57,13 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
         // through ioctl, not Socket.Blocking: that would make the runtime's per-socket context (152 bytes) for nothing.
         _handle = socket.SafeHandle;
         _fd = (int)_handle.DangerousGetHandle();
-        var on = 1;
-        if (EpollNative.Ioctl(_fd, EpollNative.Fionbio, &on) != 0)
-        {
-            throw new IOException($"ioctl(FIONBIO) failed: {Errno.Name(Marshal.GetLastPInvokeError())}.");
-        }
+        EpollNative.SetNonBlocking(_fd, "an accepted socket");
 
         loop.Register(this, _fd);
     }
 
     public EpollLoop Loop { get; }
 
-    /// <summary>The loop's tag for this registration (slot and generation); set by <see cref="EpollLoop.Register"/>.</summary>
     public ulong Tag { get; set; }
 
     public ValueTask<IoResult> WaitForDataAsync()
@@ -130,7 +125,6 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo
     {
     }
 
-    /// <summary>Called by the loop with the events epoll reported for this socket.</summary>
     public void OnReadiness(uint events)
     {
         bool receive = false, waitOnly = false, send = false;

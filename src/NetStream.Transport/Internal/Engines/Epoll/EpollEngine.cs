@@ -15,6 +15,7 @@ internal sealed class EpollEngine : IConnectionEngine
 
     private readonly EpollLoop[] _loops;
     private int _next;
+    private int _nextAcceptor;
 
     private EpollEngine(int threads, ILogger logger)
     {
@@ -48,6 +49,9 @@ internal sealed class EpollEngine : IConnectionEngine
         transportScheduler = loop;
         return new EpollConnectionIo(loop, socket);
     }
+
+    public IConnectionAcceptor CreateAcceptor(Socket listener) =>
+        new EpollAcceptor(_loops[(uint)Interlocked.Increment(ref _nextAcceptor) % (uint)_loops.Length], listener);
 
     public void Release()
     {

@@ -30,7 +30,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private readonly ConcurrentQueue<Work> _work = new();
     private readonly Lock _registrations = new();
     private readonly Stack<int> _freeSlots = new();
-    private EpollConnectionIo?[] _slots = new EpollConnectionIo?[64];
+    private IEpollHandler?[] _slots = new IEpollHandler?[64];
     private int _usedSlots;
     private uint _generation;
     private int _signalled;
@@ -78,7 +78,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     /// (slot and generation), not the descriptor: an event that arrives after the connection left is dropped, never
     /// applied to whatever took the descriptor number next.
     /// </summary>
-    public void Register(EpollConnectionIo io, int fd)
+    public void Register(IEpollHandler io, int fd, uint events = EpollNative.EpollIn | EpollNative.EpollOut | EpollNative.EpollRdHup)
     {
         lock (_registrations)
         {
@@ -87,7 +87,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                 slot = _usedSlots++;
                 if (slot == _slots.Length)
                 {
-                    var grown = new EpollConnectionIo?[_slots.Length * 2];
+                    var grown = new IEpollHandler?[_slots.Length * 2];
                     _slots.CopyTo(grown, 0);
                     Volatile.Write(ref _slots, grown);
                 }
@@ -99,8 +99,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
             _slots[slot] = io;
         }
 
-        const uint Watched = EpollNative.EpollIn | EpollNative.EpollOut | EpollNative.EpollRdHup | EpollNative.EpollEt;
-        if (EpollNative.Add(_epoll, fd, Watched, io.Tag) != 0)
+        if (EpollNative.Add(_epoll, fd, events | EpollNative.EpollEt, io.Tag) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             FreeSlot(io.Tag);
@@ -112,10 +111,10 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     /// Stops watching <paramref name="fd"/> before its owner closes it. Its slot is given back on the loop, after the
     /// pass that may still hold an event for it.
     /// </summary>
-    public void Unregister(EpollConnectionIo io, int fd)
+    public void Unregister(IEpollHandler io, int fd)
     {
         EpollNative.Remove(_epoll, fd);
-        Schedule(static state => ((EpollConnectionIo)state!).Loop.FreeSlot(((EpollConnectionIo)state!).Tag), io);
+        Schedule(static state => ((IEpollHandler)state!).Loop.FreeSlot(((IEpollHandler)state!).Tag), io);
     }
 
     private void FreeSlot(ulong tag)
@@ -182,7 +181,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         }
     }
 
-    private void Dispatch(EpollConnectionIo io, uint events)
+    private void Dispatch(IEpollHandler io, uint events)
     {
         try
         {

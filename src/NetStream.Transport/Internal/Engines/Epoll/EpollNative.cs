@@ -95,8 +95,18 @@ internal static unsafe partial class EpollNative
     [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
     public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
 
+    /// <summary>Sets <c>O_NONBLOCK</c> with one <c>ioctl(FIONBIO)</c>; throws with the errno if the kernel refuses.</summary>
+    public static void SetNonBlocking(int fd, string what)
+    {
+        var on = 1;
+        if (Ioctl(fd, Fionbio, &on) != 0)
+        {
+            throw new IOException($"ioctl(FIONBIO) on {what} failed: {Errno.Name(Marshal.GetLastPInvokeError())}.");
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    public static partial int Ioctl(int fd, nuint request, int* value);
+    private static partial int Ioctl(int fd, nuint request, int* value);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

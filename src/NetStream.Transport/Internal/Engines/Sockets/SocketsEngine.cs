@@ -27,5 +27,7 @@ internal sealed class SocketsEngine : IConnectionEngine
         return new SocketsConnectionIo(socket, _sendOperations);
     }
 
+    public IConnectionAcceptor CreateAcceptor(Socket listener) => new SocketsAcceptor(listener);
+
     public void Release() => _sendOperations.Clear();
 }
