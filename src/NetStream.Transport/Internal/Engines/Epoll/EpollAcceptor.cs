@@ -157,29 +157,18 @@ internal sealed partial class EpollAcceptor : IConnectionAcceptor, IEpollHandler
 
     private int Accept(out int errno)
     {
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-
-            // Blocking, as the runtime's accept makes it: the engine makes a connection's socket non-blocking when
-            // it takes it over, and acceptfd() hands the descriptor over as the kernel gave it.
-            var fd = Accept4(_fd, 0, 0, SockCloexec);
-            errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
-            return fd;
-        }
-        catch (ObjectDisposedException)
+        using var lease = new DescriptorLease(_handle);
+        if (!lease.IsHeld)
         {
             errno = Errno.EBADF;
             return -1;
         }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
+
+        // Blocking, as the runtime's accept makes it: the engine makes a connection's socket non-blocking when it
+        // takes it over, and acceptfd() hands the descriptor over as the kernel gave it.
+        var fd = Accept4(_fd, 0, 0, SockCloexec);
+        errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return fd;
     }
 
     int IValueTaskSource<int>.GetResult(short token) => _wait.GetResult(token);

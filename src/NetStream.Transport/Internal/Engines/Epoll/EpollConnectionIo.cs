@@ -15,7 +15,7 @@ namespace NetStream.Transport.Internal.Engines.Epoll;
 /// counts as empty without the <c>recv</c> that would return EAGAIN; after the peer's FIN (EPOLLRDHUP) it does not,
 /// since no further edge would come to report the end of the stream.
 /// </remarks>
-internal sealed unsafe class EpollConnectionIo : IConnectionIo, IEpollHandler
+internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHandler
 {
     /// <summary>Segments per gathered send; more go out in the next one, at once unless the socket is full.</summary>
     private const int MaxVectors = 64;
@@ -331,107 +331,4 @@ internal sealed unsafe class EpollConnectionIo : IConnectionIo, IEpollHandler
             }
         }
     }
-
-    /// <summary>Whether a byte is there to read (or the stream ended), without taking it; false with the errno if not.</summary>
-    private bool Peek(out int errno)
-    {
-        byte peeked;
-        var found = Receive(new Span<byte>(&peeked, 1), out errno, EpollNative.MsgPeek);
-        return found >= 0;
-    }
-
-    private nint Receive(Span<byte> buffer, out int errno, int flags = 0)
-    {
-        var added = false;
-        try
-        {
-            // The reference keeps the descriptor number ours until the call returns, even if the connection closes.
-            _handle.DangerousAddRef(ref added);
-            fixed (byte* bytes = buffer)
-            {
-                var received = EpollNative.Receive(_fd, bytes, buffer.Length, flags);
-                errno = received < 0 ? Marshal.GetLastPInvokeError() : 0;
-                return received;
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            errno = Errno.EBADF;
-            return -1;
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-    }
-
-    /// <summary>One <c>sendmsg</c> of up to <see cref="MaxVectors"/> segments of what is left to send.</summary>
-    private nint SendGathered(out long offered, out int errno)
-    {
-        var pins = t_pins ??= new MemoryHandle[MaxVectors];
-        var vectors = stackalloc EpollNative.IoVec[MaxVectors];
-        var count = 0;
-        offered = 0;
-        var skip = _sent;
-        var added = false;
-        try
-        {
-            foreach (var memory in _sendBuffer)
-            {
-                if (skip >= memory.Length)
-                {
-                    skip -= memory.Length;
-                    continue;
-                }
-
-                var rest = memory[(int)skip..];
-                skip = 0;
-                pins[count] = rest.Pin();
-                vectors[count] = new EpollNative.IoVec { Base = pins[count].Pointer, Length = (nuint)rest.Length };
-                offered += rest.Length;
-                if (++count == MaxVectors)
-                {
-                    break;
-                }
-            }
-
-            var message = new EpollNative.MessageHeader { Vectors = vectors, VectorCount = (nuint)count };
-            _handle.DangerousAddRef(ref added);
-            var sent = EpollNative.SendMessage(_fd, &message, EpollNative.MsgNoSignal);
-            errno = sent < 0 ? Marshal.GetLastPInvokeError() : 0;
-            return sent;
-        }
-        catch (ObjectDisposedException)
-        {
-            errno = Errno.EBADF;
-            return -1;
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-
-            for (var i = 0; i < count; i++)
-            {
-                pins[i].Dispose();
-            }
-        }
-    }
-
-    private static SocketError ToSocketError(int errno) => errno switch
-    {
-        Errno.ECONNRESET => SocketError.ConnectionReset,
-        Errno.EPIPE => SocketError.Shutdown,
-        Errno.ECONNABORTED => SocketError.ConnectionAborted,
-        Errno.ETIMEDOUT => SocketError.TimedOut,
-        Errno.EHOSTUNREACH => SocketError.HostUnreachable,
-        Errno.ENETUNREACH => SocketError.NetworkUnreachable,
-        Errno.EBADF => SocketError.OperationAborted,
-        _ => SocketError.SocketError,
-    };
 }
