@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NetStream.Transport;
 using NetStream.Transport.Hooks;
@@ -23,14 +24,21 @@ public static class NetStreamServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         if (!services.Any(d => d.ServiceType == typeof(NetStreamTransportFactory)))
         {
+            // Bound from configuration when the container has one: a bare ServiceCollection (Bedrock-style) has none.
             services.AddOptions<NetStreamTransportOptions>()
-                .Configure<IConfiguration>(BindChecked)
+                .Configure<IServiceProvider>((options, sp) =>
+                {
+                    if (sp.GetService<IConfiguration>() is { } configuration)
+                    {
+                        BindChecked(options, configuration);
+                    }
+                })
                 .ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamTransportOptions>, NetStreamTransportOptionsValidator>());
             services.AddSingleton(sp => new NetStreamTransportFactory(
                 sp.GetRequiredService<IOptions<NetStreamTransportOptions>>(),
-                sp.GetRequiredService<ILoggerFactory>(),
-                sp));
+                sp,
+                sp.GetService<ILoggerFactory>()));
             services.AddMetrics();
             services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
             services.TryAddSingleton(sp => new AcceptedHookChain(
@@ -38,7 +46,7 @@ public static class NetStreamServiceCollectionExtensions
                 sp.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.Hooks,
                 sp.GetRequiredService<IOptions<NetStreamTransportOptions>>().Value.ProxyProtocol,
                 sp,
-                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
                 sp.GetRequiredService<NetStreamMetrics>()));
         }
 

@@ -26,25 +26,52 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly NetStreamMetrics _metrics;
 
+    /// <summary>Makes a factory with the default options, outside dependency injection (Bedrock-style use).</summary>
+    public NetStreamTransportFactory()
+        : this(new NetStreamTransportOptions())
+    {
+    }
+
+    /// <summary>Makes a factory outside dependency injection, for Bedrock-style use.</summary>
+    /// <param name="options">The transport options; checked at each bind, as a host checks them at start-up.</param>
+    /// <param name="newConnection">The <c>new_connection</c> hook; <see langword="null"/> for the default connection.</param>
+    /// <param name="loggerFactory">Where the transport logs; <see langword="null"/> for nowhere.</param>
+    public NetStreamTransportFactory(NetStreamTransportOptions options, INewConnectionHook? newConnection = null, ILoggerFactory? loggerFactory = null)
+        : this(Microsoft.Extensions.Options.Options.Create(options ?? throw new ArgumentNullException(nameof(options))), loggerFactory, newConnection, EmptyServices.Instance)
+    {
+    }
+
     /// <summary>Makes a factory outside dependency injection, for Bedrock-style use.</summary>
     /// <param name="options">The transport options.</param>
     /// <param name="loggerFactory">Where the transport logs; <see langword="null"/> for nowhere.</param>
     public NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory? loggerFactory = null)
-        : this(options, loggerFactory ?? NullLoggerFactory.Instance, EmptyServices.Instance)
+        : this(options, loggerFactory, null, EmptyServices.Instance)
     {
     }
 
-    /// <summary>Makes the factory of dependency injection: the <c>new_connection</c> hook, memory pool factory and metrics come from <paramref name="services"/>.</summary>
-    internal NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
+    /// <summary>
+    /// Makes the factory of a service container (what <c>AddNetStream()</c> registers, and what
+    /// <c>ActivatorUtilities.CreateInstance</c> picks, as Bedrock's <c>Listen&lt;T&gt;</c> does): the <c>new_connection</c>
+    /// hook, the memory pool factory and the metrics come from <paramref name="services"/> when it has them.
+    /// </summary>
+    /// <param name="options">The transport options.</param>
+    /// <param name="services">The container.</param>
+    /// <param name="loggerFactory">Where the transport logs; <see langword="null"/> for nowhere.</param>
+    [ActivatorUtilitiesConstructor]
+    public NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, IServiceProvider services, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory, null, services)
+    {
+    }
+
+    private NetStreamTransportFactory(IOptions<NetStreamTransportOptions> options, ILoggerFactory? loggerFactory, INewConnectionHook? newConnection, IServiceProvider services)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(loggerFactory);
         ArgumentNullException.ThrowIfNull(services);
         // Read on first use, not here: Kestrel builds its transports when the app is built, and invalid options
         // must fail the start (ValidateOnStart), not the build.
         _options = options;
-        _logger = loggerFactory.CreateLogger("NetStream.Transport");
-        _newConnection = services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("NetStream.Transport");
+        _newConnection = newConnection ?? services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
         _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
         _metrics = services.GetService<NetStreamMetrics>()
             ?? (services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared);
@@ -84,6 +111,13 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         if (!CanBind(endpoint))
         {
             throw new NotSupportedException($"NetStream cannot bind {endpoint.GetType().Name} {endpoint}.");
+        }
+
+        // A host checked them at start-up already; options made in code, without one, are checked here alike.
+        var errors = NetStreamTransportOptionsValidator.Validate(options, NetStreamTransportOptions.SectionName);
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(NetStreamTransportOptions), errors);
         }
 
         var bound = ListenSocket.Create(endpoint, options, _logger);

@@ -201,8 +201,8 @@ public sealed class AcceptTests
     {
         var factory = new NetStreamTransportFactory(
             Microsoft.Extensions.Options.Options.Create(new NetStreamTransportOptions()),
-            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-            new CountingHookServices());
+            new CountingHookServices(),
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await using var listener = await factory.BindAsync(new IPEndPoint(IPAddress.Loopback, 0), factory.Options);
         using var client = await Listeners.ConnectAsync(listener.EndPoint);
 
