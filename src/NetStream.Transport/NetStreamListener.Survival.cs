@@ -42,6 +42,19 @@ public sealed partial class NetStreamListener
     private async ValueTask<bool> HoldBackAsync(int open, long limit, CancellationToken cancellationToken)
     {
         _metrics.HeldBack(_endPointTag);
+        Volatile.Write(ref _holdingBack, 1);
+        try
+        {
+            return await HoldBackCoreAsync(open, limit, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _holdingBack, 0);
+        }
+    }
+
+    private async ValueTask<bool> HoldBackCoreAsync(int open, long limit, CancellationToken cancellationToken)
+    {
         var now = Stopwatch.GetTimestamp();
         var said = _holdingBackSaid == 0 || Stopwatch.GetElapsedTime(_holdingBackSaid, now) >= HoldingBackLogInterval;
         if (said)

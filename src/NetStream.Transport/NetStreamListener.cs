@@ -44,6 +44,8 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly MemoryPool<byte> _pool;
     private readonly IConnectionEngine _engine;
     private readonly IConnectionAcceptor _acceptor;
+    private readonly ListenerRegistry? _registry;
+    private int _holdingBack;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
     private readonly AcceptErrorPolicy _errors = new();
@@ -65,7 +67,8 @@ public sealed partial class NetStreamListener : IConnectionListener
         INewConnectionHook newConnection,
         MemoryPool<byte> pool,
         ILogger logger,
-        NetStreamMetrics metrics)
+        NetStreamMetrics metrics,
+        ListenerRegistry? registry = null)
     {
         _socket = bound.Socket;
         _unixPath = bound.UnixPath;
@@ -77,6 +80,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _pool = pool;
         _logger = logger;
         _metrics = metrics;
+        _registry = registry;
         _endPointTag = EndPoint.ToString() ?? string.Empty;
         _engine = options.Engine == NetStreamEngine.Epoll
             ? EpollEngine.Shared(options.EngineThreads, logger)
@@ -123,6 +127,12 @@ public sealed partial class NetStreamListener : IConnectionListener
             }
         }
     }
+
+    /// <summary>Whether accepting is backing off after failed accepts (no success since the last failure).</summary>
+    internal bool IsBackingOff => _errors.IsBackingOff;
+
+    /// <summary>Whether accepting holds back, waiting for file descriptors to be closed (<see cref="NetStreamTransportOptions.DescriptorReserve"/>).</summary>
+    internal bool IsHoldingBack => Volatile.Read(ref _holdingBack) != 0;
 
     /// <summary>The engine this listener's connections run on.</summary>
     internal NetStreamEngine Engine => _options.Engine;
@@ -172,6 +182,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         if (Interlocked.Exchange(ref _unbindCalled, 1) == 0)
         {
             _unbound.Cancel();
+            _registry?.Remove(this);
 
             // The file first: once the socket is closed, another process may find the file stale, replace it, and
             // must not lose its own to this removal.

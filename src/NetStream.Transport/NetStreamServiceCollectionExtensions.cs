@@ -40,6 +40,7 @@ public static class NetStreamServiceCollectionExtensions
                 sp,
                 sp.GetService<ILoggerFactory>()));
             services.AddMetrics();
+            services.TryAddSingleton<ListenerRegistry>();
             services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
             services.TryAddSingleton(sp => new AcceptedHookChain(
                 sp.GetServices<AcceptedHookRegistration>(),

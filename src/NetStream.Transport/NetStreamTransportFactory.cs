@@ -25,6 +25,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     private readonly INewConnectionHook _newConnection;
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly NetStreamMetrics _metrics;
+    private readonly ListenerRegistry? _registry;
 
     /// <summary>Makes a factory with the default options, outside dependency injection (Bedrock-style use).</summary>
     public NetStreamTransportFactory()
@@ -73,6 +74,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("NetStream.Transport");
         _newConnection = newConnection ?? services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
         _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
+        _registry = services.GetService<ListenerRegistry>();
         _metrics = services.GetService<NetStreamMetrics>()
             ?? (services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared);
     }
@@ -129,7 +131,9 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         }
         try
         {
-            return new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics);
+            var listener = new NetStreamListener(bound, options, _newConnection, CreatePool(), _logger, _metrics, _registry);
+            _registry?.Add(listener);
+            return listener;
         }
         catch
         {

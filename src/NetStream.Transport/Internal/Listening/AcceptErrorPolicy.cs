@@ -44,6 +44,9 @@ internal sealed class AcceptErrorPolicy
     /// <summary>Whether a streak of failures has lasted <see cref="NotAcceptingAfter"/> without one success.</summary>
     public bool IsNotAccepting => _notAccepting;
 
+    /// <summary>Whether the last accept failed and was backed off from, with no success since (read by health checks).</summary>
+    public bool IsBackingOff => Volatile.Read(ref _delayMs) != 0;
+
     /// <summary>As accept(2)'s man page says: the errors of one pending connection, of exhaustion, and the rest.</summary>
     /// <param name="errno">The errno accept failed with; <see langword="null"/> when unknown (the runtime's own failure).</param>
     public static AcceptErrorKind Classify(int? errno) => errno switch
