@@ -15,6 +15,67 @@ internal sealed unsafe partial class EpollConnectionIo
         return found >= 0;
     }
 
+    /// <summary>
+    /// Receives into <paramref name="buffer"/> and, past its end, into a spill area on the stack, in one <c>recvmsg</c>:
+    /// a read that fills the buffer exactly is then still a short read (<paramref name="drained"/>: the socket is empty,
+    /// no EAGAIN receive needed to learn it), and what spilled is held for the next receives.
+    /// </summary>
+    private nint ReceiveWithSpill(Span<byte> buffer, out bool drained, out int errno)
+    {
+        drained = false;
+        using var lease = new DescriptorLease(_handle);
+        if (!lease.IsHeld)
+        {
+            errno = Errno.EBADF;
+            return -1;
+        }
+
+        var spill = stackalloc byte[SpillSize];
+        fixed (byte* bytes = buffer)
+        {
+            var vectors = stackalloc EpollNative.IoVec[2];
+            vectors[0] = new EpollNative.IoVec { Base = bytes, Length = (nuint)buffer.Length };
+            vectors[1] = new EpollNative.IoVec { Base = spill, Length = SpillSize };
+            var message = new EpollNative.MessageHeader { Vectors = vectors, VectorCount = 2 };
+            var received = EpollNative.ReceiveMessage(_fd, &message, 0);
+            if (received < 0)
+            {
+                errno = Marshal.GetLastPInvokeError();
+                return received;
+            }
+
+            errno = 0;
+            drained = received < buffer.Length + SpillSize;
+            if (received <= buffer.Length)
+            {
+                return received;
+            }
+
+            var spilled = (int)(received - buffer.Length);
+            _held = ArrayPool<byte>.Shared.Rent(spilled);
+            new ReadOnlySpan<byte>(spill, spilled).CopyTo(_held);
+            _heldStart = 0;
+            _heldCount = spilled;
+            return buffer.Length;
+        }
+    }
+
+    /// <summary>Hands out held bytes into <paramref name="buffer"/>; the pool gets the array back once all are out.</summary>
+    private int TakeHeld(Span<byte> buffer)
+    {
+        var count = Math.Min(_heldCount, buffer.Length);
+        _held.AsSpan(_heldStart, count).CopyTo(buffer);
+        _heldStart += count;
+        _heldCount -= count;
+        if (_heldCount == 0)
+        {
+            ArrayPool<byte>.Shared.Return(_held!);
+            _held = null;
+        }
+
+        return count;
+    }
+
     private nint Receive(Span<byte> buffer, out int errno, int flags = 0)
     {
         using var lease = new DescriptorLease(_handle);

@@ -17,6 +17,12 @@ namespace NetStream.Transport.Internal.Engines.Epoll;
 /// </remarks>
 internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHandler
 {
+    /// <summary>
+    /// The stack area a receive reads into past the caller's buffer: a message that fills the buffer exactly proves the
+    /// socket empty in the same call, and a larger burst takes fewer calls.
+    /// </summary>
+    private const int SpillSize = 8192;
+
     /// <summary>Segments per gathered send; more go out in the next one, at once unless the socket is full.</summary>
     private const int MaxVectors = 64;
 
@@ -45,6 +51,12 @@ internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHa
     private bool _sendWaiting;
 
     private Memory<byte> _receiveBuffer;
+
+    // Bytes a receive read past its buffer (see ReceiveWithSpill), handed out by the next receives without a system
+    // call. Touched by the receive path only, which runs one at a time.
+    private byte[]? _held;
+    private int _heldStart;
+    private int _heldCount;
     private ReadOnlySequence<byte> _sendBuffer;
     private long _sent;
 
@@ -68,6 +80,11 @@ internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHa
 
     public ValueTask<IoResult> WaitForDataAsync()
     {
+        if (_heldCount > 0)
+        {
+            return default;
+        }
+
         while (true)
         {
             int edges;
@@ -207,6 +224,13 @@ internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHa
     public void Dispose()
     {
         // The socket is the connection's to close (Close), possibly after a lingering close that outlives the I/O.
+        // Both loops have ended: nothing reads the held bytes any more.
+        if (_held is { } held)
+        {
+            _held = null;
+            _heldCount = 0;
+            ArrayPool<byte>.Shared.Return(held);
+        }
     }
 
     /// <summary>
@@ -227,7 +251,7 @@ internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHa
                 }
 
                 edges = _readEdges;
-                if (edges == _readEmptyAt)
+                if (_heldCount == 0 && edges == _readEmptyAt)
                 {
                     if (!retry)
                     {
@@ -242,10 +266,16 @@ internal sealed unsafe partial class EpollConnectionIo : IConnectionIo, IEpollHa
                 }
             }
 
-            var received = Receive(buffer.Span, out var errno);
+            if (_heldCount > 0)
+            {
+                result = new IoResult(TakeHeld(buffer.Span), SocketError.Success);
+                return true;
+            }
+
+            var received = ReceiveWithSpill(buffer.Span, out var drained, out var errno);
             if (received >= 0)
             {
-                if (received > 0 && received < buffer.Length)
+                if (received > 0 && drained)
                 {
                     SawEmpty(ref _readEmptyAt, edges, unlessEnded: true);
                 }
