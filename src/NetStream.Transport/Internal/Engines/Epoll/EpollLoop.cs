@@ -59,9 +59,6 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         thread.UnsafeStart();
     }
 
-    /// <summary>Whether the caller runs on this loop's thread.</summary>
-    public bool IsCurrent => t_current == this;
-
     public override void Schedule(Action<object?> action, object? state)
     {
         _work.Enqueue(new Work(action, state));
