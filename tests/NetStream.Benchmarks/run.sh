@@ -6,6 +6,8 @@
 #
 # Options: --rounds N, --duration SECONDS, --warmup SECONDS, --only NAME[,NAME...], --idle-connections N,
 #          --jit settled|default (default settled: both .NET servers tier up at once; see README.md),
+#          --r2r (the .NET servers are published with ReadyToRun and run from that; see README.md),
+#          --cold (no warm-up at all: the first scenario measures freshly started servers; with --jit default),
 #          --engine NAME[,NAME] (NetStream:Engine of the NetStream servers: epoll or sockets, default epoll;
 #          two engines: every scenario runs both against the same baseline, about 1.4 times as long).
 # Results go to stdout (one line per scenario and engine, see README.md) and to out/results-<time>.txt;
@@ -17,8 +19,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$HERE/out
 
-ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0 JIT=settled ENGINE_LIST=epoll
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+ROUNDS=5 DURATION=6 WARMUP=3 FIRST_WARMUP=8 IDLE_CONNS=10000 ONLY="" QUICK=0 JIT=settled R2R=0 ENGINE_LIST=epoll
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1 ROUNDS=1 DURATION=2 WARMUP=1 FIRST_WARMUP=2 ;;
@@ -28,6 +30,8 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=$2; shift ;;
         --idle-connections) IDLE_CONNS=$2; shift ;;
         --jit) JIT=$2; shift ;;
+        --r2r) R2R=1 ;;
+        --cold) WARMUP=0 FIRST_WARMUP=0 ;;
         --engine) ENGINE_LIST=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -144,10 +148,24 @@ dotnet_build() {
     done
 }
 target_path() { dotnet msbuild "$1" -nologo -getProperty:TargetPath -p:Configuration=Release; }
+# With --r2r, a project is published with ReadyToRun (framework-dependent, linux-x64) and run from there, as the
+# README's production section publishes an application; prints the published dll.
+r2r_publish() {
+    local project=$1 name dir
+    name=$(basename "$project" .csproj)
+    dir=$OUT/r2r/$name
+    dotnet publish -c Release -nologo -v q -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+        -o "$dir" "$project" >"$WORK/publish.log" 2>&1 || { grep -E 'error' "$WORK/publish.log" | sort -u | head -20 >&2; return 1; }
+    echo "$dir/$name.dll"
+}
 
 log "building BenchServer (Release)"
 dotnet_build "$HERE/BenchServer/BenchServer.csproj" || fail "BenchServer does not build"
 BENCH_DLL=$(target_path "$HERE/BenchServer/BenchServer.csproj")
+if [[ $R2R -eq 1 ]]; then
+    log "publishing BenchServer with ReadyToRun"
+    BENCH_DLL=$(r2r_publish "$HERE/BenchServer/BenchServer.csproj") || fail "BenchServer does not publish with ReadyToRun"
+fi
 
 # The NetStream side of raw echo is the hosted samples/EchoServer; BenchServer's own echo is the fallback.
 NOTES=()
@@ -159,6 +177,9 @@ if wanted raw_echo_64b || wanted raw_echo_4k; then
         log "building ${ECHO_PROJECT#"$ROOT"/} (Release)"
         if dotnet_build "$ECHO_PROJECT"; then
             ECHO_DLL=$(target_path "$ECHO_PROJECT")
+            if [[ $R2R -eq 1 ]]; then
+                ECHO_DLL=$(r2r_publish "$ECHO_PROJECT") || fail "${ECHO_PROJECT#"$ROOT"/} does not publish with ReadyToRun"
+            fi
             [[ -n ${ECHO_SERVER_PROJECT:-} ]] && NOTES+=("note: raw echo on NetStream uses ECHO_SERVER_PROJECT=$ECHO_SERVER_PROJECT")
         else
             NOTES+=("note: samples/EchoServer does not build; raw echo on NetStream uses BenchServer --mode echo --transport netstream instead")
@@ -182,7 +203,7 @@ case $JIT in
     default) JIT_ENV=(env) ;;
     *) echo "unknown --jit mode: $JIT (settled or default)" >&2; exit 2 ;;
 esac
-NOTES+=("note: jit=$JIT")
+if [[ $R2R -eq 1 ]]; then NOTES+=("note: jit=$JIT, ReadyToRun"); else NOTES+=("note: jit=$JIT"); fi
 
 # start NAME KIND PORT [ENGINE]: KIND is http-netstream, http-sockets, echo-netstream, echo-sockets or echo-c;
 # ENGINE (Epoll or Sockets, the NetStream:Engine value) is required for the NetStream kinds.
@@ -316,10 +337,12 @@ run_rounds() {
     shift
     local -a order=("$@")
     mkdir -p "$WORK/res"
-    log "$scenario: warm-up ${WARMUP}s per server ($*)"
-    for name in "$@"; do
-        load "$scenario" "$name" "$WARMUP" >/dev/null
-    done
+    if [[ $WARMUP -gt 0 ]]; then
+        log "$scenario: warm-up ${WARMUP}s per server ($*)"
+        for name in "$@"; do
+            load "$scenario" "$name" "$WARMUP" >/dev/null
+        done
+    fi
     for ((round = 1; round <= ROUNDS; round++)); do
         for name in "${order[@]}"; do
             measure "$scenario" "$name"
@@ -345,6 +368,7 @@ emit() {  # emit SCENARIO LABEL SERVER_A SERVER_B ENGINE: ENGINE is the NetStrea
 first_warmup() {
     local scenario=$1 name
     shift
+    [[ $FIRST_WARMUP -gt 0 ]] || return 0
     log "first warm-up: ${FIRST_WARMUP}s of $scenario per server ($*)"
     for name in "$@"; do
         load "$scenario" "$name" "$FIRST_WARMUP" >/dev/null
