@@ -22,11 +22,15 @@ public static class NetStreamServerServiceCollectionExtensions
     public static NetStreamBuilder AddNetStreamServer(this IServiceCollection services, Action<IConnectionBuilder> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
-        ConfigurationRoots.Add(typeof(NetStreamServerOptions));
         var builder = services.AddNetStream();
+        if (!services.Any(d => d.ImplementationInstance is NetStreamSectionPart { OptionsType: var type } && type == typeof(NetStreamServerOptions)))
+        {
+            services.AddSingleton(new NetStreamSectionPart(typeof(NetStreamServerOptions)));
+        }
+
         services.AddOptions<NetStreamServerOptions>()
             .Configure<IConfiguration>((options, configuration) =>
-                configuration.GetSection(NetStreamTransportOptions.SectionName).Bind(options))
+                SectionBinder.Bind(configuration.GetSection(NetStreamTransportOptions.SectionName), options))
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NetStreamServerOptions>, NetStreamServerOptionsValidator>());
         services.AddSingleton(sp =>

@@ -25,7 +25,7 @@ public sealed partial class NetStreamListener
     {
         if (Interlocked.Exchange(ref _countedNotAccepting, notAccepting ? 1 : 0) != (notAccepting ? 1 : 0))
         {
-            _metrics.NotAccepting(_endPointTag, notAccepting ? +1 : -1);
+            _metrics.NotAccepting(_endPointTags, notAccepting ? +1 : -1);
         }
 
         // A streak said as the listener is unbound: the unbind's own reset may have come first.
@@ -41,7 +41,7 @@ public sealed partial class NetStreamListener
     /// </summary>
     private async ValueTask<bool> HoldBackAsync(int open, long limit, CancellationToken cancellationToken)
     {
-        _metrics.HeldBack(_endPointTag);
+        _metrics.HeldBack(_endPointTags);
         Volatile.Write(ref _holdingBack, 1);
         try
         {
@@ -115,7 +115,7 @@ public sealed partial class NetStreamListener
             if (KernelAccept.TryAccept(_socket, out var asked) is { } pending)
             {
                 // The failure was that one connection's: the next one is served.
-                _metrics.AcceptError(errno is { } dropped ? Errno.Name(dropped) : "unknown");
+                _metrics.AcceptError(_endPointTags, errno is { } dropped ? Errno.Name(dropped) : "unknown");
                 return (true, pending);
             }
 
@@ -123,7 +123,7 @@ public sealed partial class NetStreamListener
         }
 
         var name = errno is { } known ? Errno.Name(known) : error.GetType().Name;
-        _metrics.AcceptError(name);
+        _metrics.AcceptError(_endPointTags, name);
         var kind = AcceptErrorPolicy.Classify(errno);
         if (kind == AcceptErrorKind.Transient)
         {
@@ -151,7 +151,7 @@ public sealed partial class NetStreamListener
             CountNotAccepting(true);
         }
 
-        _metrics.AcceptBackoff();
+        _metrics.AcceptBackoff(_endPointTags);
         try
         {
             await Task.Delay(delayMs, _unboundToken).ConfigureAwait(false);

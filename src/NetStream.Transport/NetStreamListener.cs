@@ -55,7 +55,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly CancellationToken _unboundToken;
     private readonly string? _unixPath;
     private readonly ulong? _takenDescriptor;
-    private readonly string _endPointTag;
+    private readonly MetricTags _endPointTags;
     private NetStreamConnection? _madeByDefault;
     private int _unbindCalled;
     private int _countedNotAccepting;
@@ -81,7 +81,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _logger = logger;
         _metrics = metrics;
         _registry = registry;
-        _endPointTag = EndPoint.ToString() ?? string.Empty;
+        _endPointTags = MetricTags.ForEndPoint(EndPoint);
         _engine = options.Engine == NetStreamEngine.Epoll
             ? EpollEngine.Shared(options.EngineThreads, logger)
             : new SocketsEngine(options);
@@ -286,7 +286,7 @@ public sealed partial class NetStreamListener : IConnectionListener
             var addressInfo = withAddressInfo ? AddressInfo.FromSocket(socket) : null;
             SocketConfigurator.Accepted(socket, _options);
             var connection = _newConnection.NewConnection(socket, _newConnectionContext);
-            _metrics.Accepted(_endPointTag);
+            _metrics.Accepted(_endPointTags);
             return (connection, addressInfo);
         }
         catch (Exception e)

@@ -30,7 +30,10 @@ public static class NetStreamServiceCollectionExtensions
                 {
                     if (sp.GetService<IConfiguration>() is { } configuration)
                     {
-                        BindChecked(options, configuration);
+                        SectionBinder.Bind(
+                            configuration.GetSection(NetStreamTransportOptions.SectionName),
+                            options,
+                            sp.GetServices<NetStreamSectionPart>().Select(part => part.OptionsType));
                     }
                 })
                 .ValidateOnStart();
@@ -52,17 +55,5 @@ public static class NetStreamServiceCollectionExtensions
         }
 
         return new NetStreamBuilder(services);
-    }
-
-    private static void BindChecked(NetStreamTransportOptions options, IConfiguration configuration)
-    {
-        var section = configuration.GetSection(NetStreamTransportOptions.SectionName);
-        var errors = ConfigurationChecker.Check(section, ConfigurationRoots.TransportSection);
-        if (errors.Count > 0)
-        {
-            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(NetStreamTransportOptions), errors);
-        }
-
-        section.Bind(options);
     }
 }

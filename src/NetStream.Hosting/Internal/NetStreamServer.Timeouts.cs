@@ -95,7 +95,7 @@ internal sealed partial class NetStreamServer
     {
         var endpoint = watched.Endpoint;
         HostingLog.ConnectionTimedOut(logger, connection.ConnectionId, endpoint.Name, timeout.Key, timeout.Value.TotalSeconds);
-        metrics.TimedOut(endpoint.Name, timeout.Reason);
+        metrics.TimedOut(endpoint.Tags, timeout.Reason);
         try
         {
             watched.Activity.TimedOut($"The connection timed out: {timeout.Key} = {timeout.Value}.");

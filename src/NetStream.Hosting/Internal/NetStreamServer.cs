@@ -202,7 +202,7 @@ internal sealed partial class NetStreamServer(
             options.ProxyProtocol.TrustedProxies.Clear();
         }
 
-        configuration.GetSection(key).Bind(options);
+        SectionBinder.Bind(configuration.GetSection(key), options);
         var errors = NetStreamTransportOptionsValidator.Validate(options, key);
         if (errors.Count > 0)
         {
@@ -287,7 +287,7 @@ internal sealed partial class NetStreamServer(
         // Continues on the thread pool: a slow handler never delays the next accept.
         await registered.ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
-        metrics.ConnectionStarted(endpoint.Name);
+        metrics.ConnectionStarted(endpoint.Tags);
         HostingLog.ConnectionAccepted(logger, connection.ConnectionId, endpoint.Name, new Peer(connection.RemoteEndPoint));
         var watched = Watch(endpoint, connection);
         try
@@ -308,12 +308,12 @@ internal sealed partial class NetStreamServer(
             // at will.
             var error = e is ConnectionResetException ? "connection_reset" : "connection_aborted";
             HostingLog.ConnectionEndedUnderHandler(logger, connection.ConnectionId, endpoint.Name, e.Message);
-            metrics.HandlerError(endpoint.Name, error);
+            metrics.HandlerError(endpoint.Tags, error);
             connection.Abort(new ConnectionAbortedException(e.Message, e));
         }
         catch (Exception e)
         {
-            metrics.HandlerError(endpoint.Name, "exception");
+            metrics.HandlerError(endpoint.Tags, "exception");
             if (_handlerFailureLogs.TryTake())
             {
                 HostingLog.HandlerFailed(logger, connection.ConnectionId, endpoint.Name, e);
@@ -338,7 +338,7 @@ internal sealed partial class NetStreamServer(
                 HostingLog.DisposeFailed(logger, connection.ConnectionId, endpoint.Name, e);
             }
 
-            metrics.ConnectionEnded(endpoint.Name, started);
+            metrics.ConnectionEnded(endpoint.Tags, started);
             HostingLog.ConnectionClosed(logger, connection.ConnectionId, endpoint.Name);
             _connections.TryRemove(connection, out _);
             ReleaseSlots(endpoint);
@@ -353,6 +353,9 @@ internal sealed partial class NetStreamServer(
         public string Name { get; } = name;
 
         public NetStreamListener Listener { get; } = listener;
+
+        /// <summary>The tags of the endpoint's measurements: its bound address and its name.</summary>
+        public MetricTags Tags { get; } = MetricTags.ForEndPoint(listener.EndPoint, name);
 
         public SemaphoreSlim? Slots { get; } = slots;
 

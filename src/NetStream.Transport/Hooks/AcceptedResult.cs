@@ -44,7 +44,7 @@ public readonly struct AcceptedResult
 
     /// <summary>Refuse the connection: it is closed, the refusal is logged and counted, no later hook runs.</summary>
     /// <param name="reason">
-    /// A short fixed code such as <c>ip_denied</c>. It is the <c>reason</c> tag of <c>netstream.connections.refused</c>,
+    /// A short fixed code such as <c>ip_denied</c>. It is the <c>error.type</c> tag of <c>netstream.connections.refused</c>,
     /// so keep per-connection values out of it.
     /// </param>
     /// <param name="mode">Reset (RST, the default) or a graceful close (FIN).</param>

@@ -26,13 +26,13 @@ internal enum ProxyParseStatus
 /// </summary>
 internal static class ProxyHeaderParser
 {
-    /// <summary>The <c>reason</c> tag of a header that breaks the protocol's grammar.</summary>
+    /// <summary>The <c>error.type</c> tag (of <c>netstream.connections.refused</c>) of a header that breaks the protocol's grammar.</summary>
     public const string Malformed = "proxy_malformed";
 
-    /// <summary>The <c>reason</c> tag of a header longer than allowed: a version 1 line past 107 bytes, a version 2 header past the limit.</summary>
+    /// <summary>The <c>error.type</c> tag (of <c>netstream.connections.refused</c>) of a header longer than allowed: a version 1 line past 107 bytes, a version 2 header past the limit.</summary>
     public const string TooLong = "proxy_too_long";
 
-    /// <summary>The <c>reason</c> tag of a version 2 header whose CRC32C TLV does not match its bytes.</summary>
+    /// <summary>The <c>error.type</c> tag (of <c>netstream.connections.refused</c>) of a version 2 header whose CRC32C TLV does not match its bytes.</summary>
     public const string CrcMismatch = "proxy_crc";
 
     /// <summary>The smallest <c>maxHeaderBytes</c>: a version 2 header's fixed part.</summary>

@@ -21,7 +21,7 @@ public sealed class HandlerFailureLoggingTests
         settings["Logging:LogLevel:NetStream.Hosting"] = "Debug";
         await using var host = await EchoHost.StartAsync(settings, netStream: ns => ns.Services.AddSingleton<ILoggerProvider>(logs));
         using var errors = new InstrumentRecorder(host.Host.Services, "netstream.handler.errors", "error.type");
-        using var acceptErrors = new InstrumentRecorder(host.Host.Services, "netstream.accept.errors", "error");
+        using var acceptErrors = new InstrumentRecorder(host.Host.Services, "netstream.accept.errors", "error.type");
 
         // Connected, then reset with nothing sent: the echo handler is waiting in a read, which the reset fails; or,
         // reset before the accept took it, the accept fails with ECONNABORTED (an engine that asks the descriptor for
@@ -51,7 +51,7 @@ public sealed class HandlerFailureLoggingTests
             pipeline: b => b.Run(c => Task.Delay(Timeout.Infinite, c.ConnectionClosed)),
             netStream: ns => ns.Services.AddSingleton<ILoggerProvider>(logs));
         using var errors = new InstrumentRecorder(host.Host.Services, "netstream.handler.errors", "error.type");
-        using var acceptErrors = new InstrumentRecorder(host.Host.Services, "netstream.accept.errors", "error");
+        using var acceptErrors = new InstrumentRecorder(host.Host.Services, "netstream.accept.errors", "error.type");
 
         for (var i = 0; i < Peers; i++)
         {

@@ -49,6 +49,33 @@ public sealed class HostedConfigurationTests
         Assert.Contains("NetStream:Endpoints:E0:Uri", error.Message);
     }
 
+    [Theory]
+    [InlineData("NetStream:ShutdownTimeout", "soon")]
+    [InlineData("NetStream:Endpoints:E0:MaxConnections", "many")] // the binder alone would drop the endpoint silently
+    [InlineData("NetStream:Endpoints:E0:Backlog", "deep")]
+    public async Task A_value_that_does_not_convert_fails_start_naming_the_key_and_the_value(string key, string value)
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings[key] = value;
+
+        var error = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(await EchoHost.StartFailsAsync(settings));
+
+        Assert.StartsWith($"{key} = '{value}': ", Assert.Single(error.Failures));
+    }
+
+    [Fact]
+    public async Task Server_and_endpoint_keys_are_known_to_the_transport_section_and_transport_keys_to_an_endpoint()
+    {
+        var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
+        settings["NetStream:ShutdownTimeout"] = "00:00:05";
+        settings["NetStream:Endpoints:E0:Backlog"] = "16";
+        settings["NetStream:Endpoints:E0:KeepAlive:Enabled"] = "true";
+
+        await using var host = await EchoHost.StartAsync(settings);
+
+        Assert.Equal("ok"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "ok"u8.ToArray()));
+    }
+
     [Fact]
     public async Task A_star_url_listens_on_every_address()
     {

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using NetStream.Tests.Infrastructure;
 
@@ -11,7 +13,7 @@ public sealed class HostedMetricsTests
     public async Task One_echo_connection_records_accepted_active_and_duration()
     {
         var name = "M" + Guid.NewGuid().ToString("N")[..8];
-        var measurements = new ConcurrentQueue<(string Instrument, double Value, string? Endpoint)>();
+        var measurements = new ConcurrentQueue<(string Instrument, double Value, Dictionary<string, string?> Tags)>();
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
@@ -23,17 +25,14 @@ public sealed class HostedMetricsTests
         };
         void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            string? endpoint = null;
+            var named = new Dictionary<string, string?>();
             foreach (var tag in tags)
             {
-                if (tag.Key is "endpoint" or "endpoint.name")
-                {
-                    endpoint = tag.Value?.ToString();
-                }
+                named[tag.Key] = tag.Value?.ToString();
             }
 
-            measurements.Enqueue((instrument.Name, value, endpoint));
-            if (instrument.Name == "netstream.connection.duration" && endpoint == name)
+            measurements.Enqueue((instrument.Name, value, named));
+            if (instrument.Name == "netstream.connection.duration" && named.GetValueOrDefault("netstream.endpoint.name") == name)
             {
                 ended.TrySetResult();
             }
@@ -48,11 +47,17 @@ public sealed class HostedMetricsTests
         await ended.Task.WaitAsync(Listeners.Timeout);
 
         var all = measurements.ToArray();
-        var bound = host.EndPoint.ToString();
-        Assert.Single(all, m => m.Instrument == "netstream.connections.accepted" && m.Endpoint == bound && m.Value == 1);
-        var active = all.Where(m => m.Instrument == "netstream.connections.active" && m.Endpoint == name).Select(m => m.Value).ToArray();
+        var port = ((IPEndPoint)host.EndPoint).Port.ToString(CultureInfo.InvariantCulture);
+        // OpenTelemetry's semantic conventions, as Kestrel tags its own connection metrics.
+        bool OnTheEndpoint(Dictionary<string, string?> tags) =>
+            tags.GetValueOrDefault("network.transport") == "tcp" && tags.GetValueOrDefault("network.type") == "ipv4" &&
+            tags.GetValueOrDefault("server.address") == "127.0.0.1" && tags.GetValueOrDefault("server.port") == port;
+        var accepted = Assert.Single(all, m => m.Instrument == "netstream.connections.accepted" && OnTheEndpoint(m.Tags));
+        Assert.Equal(1, accepted.Value);
+        Assert.False(accepted.Tags.ContainsKey("netstream.endpoint.name")); // the transport's counters know no names
+        var active = all.Where(m => m.Instrument == "netstream.connections.active" && OnTheEndpoint(m.Tags) && m.Tags["netstream.endpoint.name"] == name).Select(m => m.Value).ToArray();
         Assert.Equal([1d, -1d], active);
-        var duration = Assert.Single(all, m => m.Instrument == "netstream.connection.duration" && m.Endpoint == name);
+        var duration = Assert.Single(all, m => m.Instrument == "netstream.connection.duration" && OnTheEndpoint(m.Tags) && m.Tags["netstream.endpoint.name"] == name);
         Assert.InRange(duration.Value, 0, Listeners.Timeout.TotalSeconds);
     }
 }

@@ -20,7 +20,7 @@ public sealed class HostedTimeoutTests
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0");
         settings["NetStream:Endpoints:E0:FirstByteTimeout"] = "00:00:01";
         await using var host = await EchoHost.StartAsync(settings);
-        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "reason");
+        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "error.type");
 
         using var talker = await Listeners.ConnectAsync(host.EndPoint);
         Assert.Equal([1], await EchoClient.EchoOnceAsync(talker, [1]));
@@ -43,7 +43,7 @@ public sealed class HostedTimeoutTests
         settings["NetStream:Endpoints:E0:ProxyProtocol:Mode"] = "Require";
         settings["NetStream:Endpoints:E0:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1";
         await using var host = await EchoHost.StartAsync(settings);
-        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "reason");
+        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "error.type");
         var header = "PROXY TCP4 192.0.2.1 192.0.2.2 40000 7007\r\n"u8.ToArray();
 
         // The header and the client's first byte in one segment: the client spoke, and is served.
@@ -67,7 +67,7 @@ public sealed class HostedTimeoutTests
         var settings = EchoHost.Endpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0");
         settings["NetStream:Endpoints:E0:IdleTimeout"] = "00:00:01";
         await using var host = await EchoHost.StartAsync(settings);
-        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "reason");
+        using var timedOut = new InstrumentRecorder(host.Host.Services, "netstream.connections.timed_out", "error.type");
 
         using var busy = await Listeners.ConnectAsync(host.EndPoints[0]);
         using var quiet = await Listeners.ConnectAsync(host.EndPoints[0]);

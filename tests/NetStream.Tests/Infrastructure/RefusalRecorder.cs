@@ -27,7 +27,7 @@ internal sealed class RefusalRecorder : IDisposable
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == "reason")
+                if (tag.Key == "error.type")
                 {
                     _reasons.Writer.TryWrite(tag.Value?.ToString() ?? string.Empty);
                 }

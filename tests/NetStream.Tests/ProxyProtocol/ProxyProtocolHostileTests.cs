@@ -25,7 +25,7 @@ public sealed class ProxyProtocolHostileTests
     {
         const int Stalled = 2000;
         await using var host = await StartAsync(trusted: "127.0.0.1");
-        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "reason");
+        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "error.type");
         var stalled = new List<Socket>();
         try
         {
@@ -64,7 +64,7 @@ public sealed class ProxyProtocolHostileTests
 
         // Dual mode: IPv4 loopback clients are not trusted, ::1 is.
         await using var host = await StartAsync(trusted: "::1", url: "tcp://[::]:0");
-        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "reason");
+        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "error.type");
         var port = ((IPEndPoint)host.EndPoint).Port;
         var v4 = new IPEndPoint(IPAddress.Loopback, port);
 

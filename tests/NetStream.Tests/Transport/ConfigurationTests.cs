@@ -91,6 +91,24 @@ public sealed class ConfigurationTests
         await app.StopAsync(timeout.Token);
     }
 
+    [Theory]
+    [InlineData("NetStream:Backlog", "abc", "NetStream:Backlog = 'abc': ")]
+    [InlineData("NetStream:KeepAlive:Idle", "soon", "NetStream:KeepAlive:Idle = 'soon': ")]
+    [InlineData("NetStream:Engine", "Turbo", "NetStream:Engine = 'Turbo': ")]
+    [InlineData("NetStream:Bogus", "1", "NetStream:Bogus = '1': unknown key (known: Backlog, ")]
+    [InlineData("NetStream:Hooks:Allow", "10.0.0.0/8", "NetStream:Hooks:Allow = '10.0.0.0/8': expected a list (Allow:0, Allow:1, ... or a JSON array).")]
+    [InlineData("NetStream:KeepAlive", "true", "NetStream:KeepAlive = 'true': expected a section with keys Count, Enabled, Idle, Interval.")]
+    [InlineData("NetStream:Backlog:Value", "5", "NetStream:Backlog: expected a single value, found a section.")]
+    public async Task What_the_binder_would_ignore_or_not_name_is_reported_with_the_key_and_the_value(string key, string value, string expected)
+    {
+        await using var app = Build(new Dictionary<string, string?> { [key] = value });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(timeout.Token));
+
+        Assert.StartsWith(expected, Assert.Single(error.Failures));
+    }
+
     [Fact]
     public async Task Code_configuration_is_applied_after_the_section()
     {

@@ -33,7 +33,7 @@ public sealed class ListenerHealthTests
             ns.Services.AddSingleton<ILoggerProvider>(logs);
             ns.Services.AddSingleton<INewConnectionHook>(new AlwaysFails());
         });
-        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "reason");
+        using var refusals = new InstrumentRecorder(host.Host.Services, "netstream.connections.refused", "error.type");
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, Clients).Select(_ => EchoClient.IsTurnedAwayAsync(host.EndPoint)));

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
 
 namespace NetStream.Transport.Internal;
 
@@ -46,33 +48,85 @@ internal sealed class NetStreamMetrics
     /// <summary>The instance used when no <see cref="IMeterFactory"/> is at hand (a listener made outside DI).</summary>
     public static NetStreamMetrics Shared => s_shared.Value;
 
-    /// <summary>A connection accepted on the listener bound to <paramref name="endPoint"/> (its address).</summary>
-    public void Accepted(string endPoint) => _accepted.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
+    /// <summary>A connection accepted on the listener the <paramref name="endpoint"/> tags describe.</summary>
+    public void Accepted(MetricTags endpoint) => _accepted.Add(1, endpoint.Span);
 
-    public void AcceptError(string error) => _acceptErrors.Add(1, new KeyValuePair<string, object?>("error", error));
+    /// <summary>A failed accept: <paramref name="error"/> is the errno's name (<c>EMFILE</c>) or the exception's type.</summary>
+    public void AcceptError(MetricTags endpoint, string error) => _acceptErrors.Add(1, endpoint.With(ErrorType, error));
 
-    public void AcceptBackoff() => _acceptBackoffs.Add(1);
+    public void AcceptBackoff(MetricTags endpoint) => _acceptBackoffs.Add(1, endpoint.Span);
 
-    public void HeldBack(string endPoint) => _heldBack.Add(1, new KeyValuePair<string, object?>("endpoint", endPoint));
+    public void HeldBack(MetricTags endpoint) => _heldBack.Add(1, endpoint.Span);
 
-    public void NotAccepting(string endPoint, int delta) => _notAccepting.Add(delta, new KeyValuePair<string, object?>("endpoint", endPoint));
+    public void NotAccepting(MetricTags endpoint, int delta) => _notAccepting.Add(delta, endpoint.Span);
 
-    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    /// <summary>A connection refused before the application saw it, for <paramref name="reason"/> (<see cref="RefusalReasons"/>, or a hook's own).</summary>
+    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>(ErrorType, reason));
 
-    public void TimedOut(string endpointName, string reason) =>
-        _timedOut.Add(1, new KeyValuePair<string, object?>("endpoint.name", endpointName), new KeyValuePair<string, object?>("reason", reason));
+    public void TimedOut(MetricTags endpoint, string reason) => _timedOut.Add(1, endpoint.With(ErrorType, reason));
 
-    public void HandlerError(string endpointName, string errorType) =>
-        _handlerErrors.Add(1, new KeyValuePair<string, object?>("endpoint.name", endpointName), new KeyValuePair<string, object?>("error.type", errorType));
+    public void HandlerError(MetricTags endpoint, string errorType) => _handlerErrors.Add(1, endpoint.With(ErrorType, errorType));
 
-    /// <summary>A hosted connection started, on the endpoint named <paramref name="endpointName"/> in configuration.</summary>
-    public void ConnectionStarted(string endpointName) => _active.Add(1, new KeyValuePair<string, object?>("endpoint.name", endpointName));
+    /// <summary>A hosted connection started on the endpoint the <paramref name="endpoint"/> tags describe.</summary>
+    public void ConnectionStarted(MetricTags endpoint) => _active.Add(1, endpoint.Span);
 
-    public void ConnectionEnded(string endpointName, long startTimestamp)
+    public void ConnectionEnded(MetricTags endpoint, long startTimestamp)
     {
-        // The name, not the address (the tag of the transport's own counters): what configuration calls it.
-        var endpointTag = new KeyValuePair<string, object?>("endpoint.name", endpointName);
-        _active.Add(-1, endpointTag);
-        _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, endpointTag);
+        _active.Add(-1, endpoint.Span);
+        _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, endpoint.Span);
+    }
+
+    private const string ErrorType = "error.type";
+}
+
+/// <summary>
+/// The tags of one endpoint's measurements, made once per listener: OpenTelemetry's semantic conventions where one
+/// exists, as Kestrel tags its own connection metrics (<c>network.transport</c> <c>tcp</c> or <c>unix</c>,
+/// <c>network.type</c> <c>ipv4</c> or <c>ipv6</c>, <c>server.address</c>, <c>server.port</c>), and for the hosted server's
+/// endpoints <c>netstream.endpoint.name</c>, the endpoint's name in configuration.
+/// </summary>
+internal sealed class MetricTags
+{
+    private readonly KeyValuePair<string, object?>[] _tags;
+
+    private MetricTags(KeyValuePair<string, object?>[] tags) => _tags = tags;
+
+    public ReadOnlySpan<KeyValuePair<string, object?>> Span => _tags;
+
+    /// <summary>The tags of the listener bound to <paramref name="endPoint"/> (its real address, port 0 resolved).</summary>
+    public static MetricTags ForEndPoint(EndPoint endPoint, string? endpointName = null)
+    {
+        var tags = new List<KeyValuePair<string, object?>>(5);
+        switch (endPoint)
+        {
+            case IPEndPoint ip:
+                tags.Add(new("network.transport", "tcp"));
+                tags.Add(new("network.type", ip.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4"));
+                tags.Add(new("server.address", ip.Address.ToString()));
+                tags.Add(new("server.port", ip.Port));
+                break;
+            case UnixDomainSocketEndPoint unix:
+                tags.Add(new("network.transport", "unix"));
+                tags.Add(new("server.address", unix.ToString()));
+                break;
+            default:
+                tags.Add(new("server.address", endPoint.ToString()));
+                break;
+        }
+
+        if (endpointName is not null)
+        {
+            tags.Add(new("netstream.endpoint.name", endpointName));
+        }
+
+        return new MetricTags([.. tags]);
+    }
+
+    /// <summary>These tags and one more.</summary>
+    public TagList With(string key, string value)
+    {
+        var list = new TagList(_tags);
+        list.Add(key, value);
+        return list;
     }
 }

@@ -1,6 +1,6 @@
 namespace NetStream.Transport.Internal;
 
-/// <summary>The <c>reason</c> tag values of <c>netstream.connections.refused</c> that NetStream itself sets.</summary>
+/// <summary>The <c>error.type</c> tag values of <c>netstream.connections.refused</c> that NetStream itself sets.</summary>
 internal static class RefusalReasons
 {
     public const string NewConnectionFailed = "new_connection_failed";
