@@ -56,6 +56,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly string? _unixPath;
     private readonly ulong? _takenDescriptor;
     private readonly MetricTags _endPointTags;
+    private readonly TcpInfoOnClose? _tcpInfoOnClose;
     private NetStreamConnection? _madeByDefault;
     private int _unbindCalled;
     private int _countedNotAccepting;
@@ -82,6 +83,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _metrics = metrics;
         _registry = registry;
         _endPointTags = MetricTags.ForEndPoint(EndPoint);
+        _tcpInfoOnClose = options.TcpInfoOnClose ? new TcpInfoOnClose(metrics, _endPointTags) : null;
         _engine = options.Engine == NetStreamEngine.Epoll
             ? EpollEngine.Shared(options.EngineThreads, logger)
             : new SocketsEngine(options);
@@ -320,7 +322,7 @@ public sealed partial class NetStreamListener : IConnectionListener
 
     private NetStreamConnection CreateDefaultConnection(Socket socket)
     {
-        var connection = new NetStreamConnection(socket, _engine, _pool, _options, _logger);
+        var connection = new NetStreamConnection(socket, _engine, _pool, _options, _logger, _tcpInfoOnClose);
         connection.Start();
         _madeByDefault = connection;
         return connection;

@@ -124,6 +124,31 @@ public sealed class NetStreamTransportOptions
     /// </summary>
     public bool UnsafePreferInlineScheduling { get; set; }
 
+    /// <summary>
+    /// <c>TCP_DEFER_ACCEPT</c>: the kernel hands a connection over only once its first data has arrived (or this time
+    /// has passed; then it is handed over empty), so a peer that connects and says nothing costs no wake-up and no
+    /// connection object. Breaks protocols where the server speaks first (SMTP, FTP, MySQL): their clients wait, and
+    /// only the time limit lets them in. The kernel counts in SYN-ACK retransmissions, so it rounds the time up.
+    /// TCP only. Default <see langword="null"/>: off.
+    /// </summary>
+    public TimeSpan? DeferAccept { get; set; }
+
+    /// <summary>
+    /// <c>TCP_FASTOPEN</c> on the listening socket, with this queue length (connections in the handshake that carry
+    /// data): a client that has a Fast Open cookie sends its first bytes in its SYN, and they reach the application with
+    /// the connection, a round trip early. Needs the server side enabled in the kernel (<c>net.ipv4.tcp_fastopen</c>
+    /// with bit 2 set, e.g. 3); otherwise start-up fails saying so. Fast Open data can be replayed by the network: only
+    /// for requests that are safe to repeat. TCP only. Default <see langword="null"/>: off.
+    /// </summary>
+    public int? FastOpen { get; set; }
+
+    /// <summary>
+    /// Records each TCP connection's final round-trip time and retransmissions, read with <c>TCP_INFO</c> as it closes,
+    /// in the histograms <c>netstream.connection.rtt</c> and <c>netstream.connection.retransmits</c>: one system call per
+    /// connection. Default <see langword="false"/>. Any time, <see cref="ITcpInfoFeature"/> reads a live connection's.
+    /// </summary>
+    public bool TcpInfoOnClose { get; set; }
+
     /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
 

@@ -41,6 +41,9 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:EngineThreads", "0")]
     [InlineData("NetStream:EngineThreads", "257")]
     [InlineData("NetStream:DescriptorReserve", "2147483647")]
+    [InlineData("NetStream:DeferAccept", "00:00:00")]
+    [InlineData("NetStream:FastOpen", "0")]
+    [InlineData("NetStream:TcpInfoOnClose", "sometimes")]
     public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         await using var app = Build(new Dictionary<string, string?> { [key] = value });

@@ -38,6 +38,8 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(options.IOQueueCount >= 0, "IOQueueCount", options.IOQueueCount, "must be zero (inline) or more");
         Check(options.EngineThreads is >= 1 and <= 256, "EngineThreads", options.EngineThreads, "must be 1 to 256");
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
+        Check(options.DeferAccept is null || (options.DeferAccept >= TimeSpan.FromSeconds(1) && options.DeferAccept.Value.TotalSeconds <= int.MaxValue), "DeferAccept", options.DeferAccept, "must be at least 1 second (the kernel counts whole seconds; leave it out for no deferral)");
+        Check(options.FastOpen is null or > 0, "FastOpen", options.FastOpen, "must be a positive queue length (leave it out for no Fast Open)");
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");
 
         var keepAlive = options.KeepAlive;

@@ -31,7 +31,7 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
                 return ReferenceEquals(feature, s_removed) ? null : feature;
             }
 
-            return IsBuiltIn(key) ? connection : null;
+            return IsBuiltIn(key) && Serves(key) ? connection : null;
         }
         set
         {
@@ -56,6 +56,9 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
 
     public TFeature? Get<TFeature>() => (TFeature?)this[typeof(TFeature)];
 
+    /// <summary>Whether this connection serves the built-in feature <paramref name="key"/>: TCP_INFO only on TCP.</summary>
+    private bool Serves(Type key) => !ReferenceEquals(key, typeof(ITcpInfoFeature)) || connection.IsTcp;
+
     private static bool IsBuiltIn(Type key)
     {
         foreach (var type in s_builtIn)
@@ -75,7 +78,7 @@ internal sealed class ConnectionFeatures(NetStreamConnection connection) : IFeat
     {
         foreach (var type in s_builtIn)
         {
-            if (_extra is null || !_extra.ContainsKey(type))
+            if ((_extra is null || !_extra.ContainsKey(type)) && Serves(type))
             {
                 yield return new KeyValuePair<Type, object>(type, connection);
             }

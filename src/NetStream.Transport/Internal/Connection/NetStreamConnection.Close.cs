@@ -16,6 +16,7 @@ internal sealed partial class NetStreamConnection
             }
 
             _socketClosed = true;
+            _tcpInfoOnClose?.Record(_socket);
             try
             {
                 if (reset)

@@ -14,7 +14,8 @@ internal sealed partial class NetStreamConnection :
     IConnectionEndPointFeature,
     IMemoryPoolFeature,
     IConnectionSocketFeature,
-    IConnectionActivityFeature
+    IConnectionActivityFeature,
+    ITcpInfoFeature
 {
     internal static readonly Type[] BuiltInFeatures =
     [
@@ -26,6 +27,7 @@ internal sealed partial class NetStreamConnection :
         typeof(IMemoryPoolFeature),
         typeof(IConnectionSocketFeature),
         typeof(IConnectionActivityFeature),
+        typeof(ITcpInfoFeature), // TCP connections only: see ConnectionFeatures
     ];
 
     private string? _connectionId;
@@ -47,6 +49,11 @@ internal sealed partial class NetStreamConnection :
     public MemoryPool<byte> MemoryPool { get; }
 
     Socket IConnectionSocketFeature.Socket => _socket;
+
+    /// <summary>Whether the connection is TCP, and so has <see cref="ITcpInfoFeature"/>.</summary>
+    internal bool IsTcp => _socket.ProtocolType == ProtocolType.Tcp;
+
+    bool ITcpInfoFeature.TryRead(out TcpInfo info) => TcpInfoReader.TryRead(_socket, out info);
 
     long IConnectionActivityFeature.LastActivity => Volatile.Read(ref _lastActivity);
 

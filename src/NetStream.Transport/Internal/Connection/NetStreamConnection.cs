@@ -54,6 +54,7 @@ internal sealed partial class NetStreamConnection : ConnectionContext
     private readonly int _minimumReceive;
     private readonly bool _corked;
     private readonly ILogger _logger;
+    private readonly TcpInfoOnClose? _tcpInfoOnClose;
     private readonly CancellationTokenSource _closed = new();
     private long _lastActivity = Environment.TickCount64;
     private long _received;   // bytes, written by the receive loop only
@@ -76,9 +77,11 @@ internal sealed partial class NetStreamConnection : ConnectionContext
         IConnectionEngine engine,
         MemoryPool<byte> pool,
         NetStreamTransportOptions options,
-        ILogger logger)
+        ILogger logger,
+        TcpInfoOnClose? tcpInfoOnClose = null)
     {
         _socket = socket;
+        _tcpInfoOnClose = tcpInfoOnClose;
         _io = engine.Attach(socket, out var transportScheduler);
         var applicationScheduler = options.UnsafePreferInlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;

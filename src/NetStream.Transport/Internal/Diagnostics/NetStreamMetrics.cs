@@ -25,6 +25,8 @@ internal sealed class NetStreamMetrics
     private readonly Counter<long> _handlerErrors;
     private readonly UpDownCounter<long> _active;
     private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _rtt;
+    private readonly Histogram<long> _retransmits;
 
     public NetStreamMetrics(IMeterFactory meterFactory)
         : this(meterFactory.Create(MeterName))
@@ -43,6 +45,8 @@ internal sealed class NetStreamMetrics
         _handlerErrors = meter.CreateCounter<long>("netstream.handler.errors", "{connection}", "Hosted connections whose handler ended with an exception, by error.type: connection_reset (the peer reset it), connection_aborted, exception.");
         _active = meter.CreateUpDownCounter<long>("netstream.connections.active", "{connection}", "Connections the hosted server is serving.");
         _duration = meter.CreateHistogram<double>("netstream.connection.duration", "s", "How long connections of the hosted server lasted.");
+        _rtt = meter.CreateHistogram<double>("netstream.connection.rtt", "s", "Smoothed round-trip time of TCP connections as they closed (TcpInfoOnClose).");
+        _retransmits = meter.CreateHistogram<long>("netstream.connection.retransmits", "{segment}", "Segments TCP connections retransmitted over their life, as they closed (TcpInfoOnClose).");
     }
 
     /// <summary>The instance used when no <see cref="IMeterFactory"/> is at hand (a listener made outside DI).</summary>
@@ -74,6 +78,13 @@ internal sealed class NetStreamMetrics
     {
         _active.Add(-1, endpoint.Span);
         _duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, endpoint.Span);
+    }
+
+    /// <summary>A TCP connection's last <c>TCP_INFO</c>, read as it closed.</summary>
+    public void ClosedTcpInfo(MetricTags endpoint, in TcpInfo info)
+    {
+        _rtt.Record(info.RoundTripTime.TotalSeconds, endpoint.Span);
+        _retransmits.Record(info.TotalRetransmits, endpoint.Span);
     }
 
     private const string ErrorType = "error.type";

@@ -66,6 +66,7 @@ internal static class ListenSocket
 
             SocketConfigurator.BeforeBind(socket, options);
             Bind(socket, endPoint);
+            SocketConfigurator.BeforeListen(socket, options);
             socket.Listen(backlog);
             return new Bound(socket, socket.LocalEndPoint!, backlog, UnixPath: null);
         }

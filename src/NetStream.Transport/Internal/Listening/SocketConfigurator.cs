@@ -40,6 +40,31 @@ internal static class SocketConfigurator
         }
     }
 
+    /// <summary>Options of a TCP listening socket, set between <c>bind(2)</c> and <c>listen(2)</c>.</summary>
+    public static void BeforeListen(Socket listener, NetStreamTransportOptions options)
+    {
+        if (options.DeferAccept is { } defer)
+        {
+            SetRaw(listener, "TCP_DEFER_ACCEPT", SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpDeferAccept, DeferAcceptSeconds(defer));
+        }
+
+        if (options.FastOpen is { } queue)
+        {
+            // Without the kernel's server side the option is taken and does nothing: say so instead.
+            if (FastOpenSysctl.Read() is { } sysctl && !FastOpenSysctl.EnablesServer(sysctl))
+            {
+                throw new NotSupportedException(
+                    $"FastOpen = {queue}: the kernel's net.ipv4.tcp_fastopen = {sysctl} does not enable Fast Open for servers (bit 2); " +
+                    "set it to 3 (sysctl -w net.ipv4.tcp_fastopen=3, and in /etc/sysctl.d to keep it) or remove FastOpen from the NetStream options.");
+            }
+
+            SetRaw(listener, "TCP_FASTOPEN", SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpFastOpen, queue);
+        }
+    }
+
+    /// <summary><c>TCP_DEFER_ACCEPT</c>'s whole seconds, rounded up: the kernel counts seconds.</summary>
+    public static int DeferAcceptSeconds(TimeSpan defer) => (int)Math.Min(Math.Ceiling(defer.TotalSeconds), int.MaxValue);
+
     /// <summary>
     /// The options set in configuration or code that a Unix socket has no use for (TCP's), by key; the defaults
     /// (TCP_NODELAY on) are not counted.
@@ -60,6 +85,9 @@ internal static class SocketConfigurator
         Add(options.Linger is not null, "Linger");
         Add(options.KeepAlive.Enabled, "KeepAlive");
         Add(options.ReusePort, "ReusePort");
+        Add(options.DeferAccept is not null, "DeferAccept");
+        Add(options.FastOpen is not null, "FastOpen");
+        Add(options.TcpInfoOnClose, "TcpInfoOnClose");
         return set;
     }
 
@@ -170,4 +198,25 @@ internal static class SocketConfigurator
     /// <summary>Whether the endpoint names the IPv6 any-address, which NetStream binds dual-mode.</summary>
     public static bool IsIPv6Any(EndPoint endPoint) =>
         endPoint is IPEndPoint { Address: var address } && address.Equals(IPAddress.IPv6Any);
+}
+
+/// <summary>The kernel's <c>net.ipv4.tcp_fastopen</c>: bit 1 enables clients, bit 2 servers.</summary>
+internal static class FastOpenSysctl
+{
+    private const string Path = "/proc/sys/net/ipv4/tcp_fastopen";
+
+    /// <summary>The value, or <see langword="null"/> where it cannot be read (then the option is set and trusted).</summary>
+    public static int? Read()
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(Path).Trim(), out var value) ? value : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public static bool EnablesServer(int value) => (value & 2) != 0;
 }

@@ -13,4 +13,6 @@ internal static class SocketOptionNames
     public const int IpProtoTcp = 6;
     public const int TcpCork = 3;
     public const int TcpInfo = 11;
+    public const int TcpDeferAccept = 9;
+    public const int TcpFastOpen = 23;
 }
