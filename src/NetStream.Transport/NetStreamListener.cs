@@ -85,7 +85,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _endPointTags = MetricTags.ForEndPoint(EndPoint);
         _tcpInfoOnClose = options.TcpInfoOnClose ? new TcpInfoOnClose(metrics, _endPointTags) : null;
         _engine = options.Engine == NetStreamEngine.Epoll
-            ? EpollEngine.Shared(options.EngineThreads, logger)
+            ? EpollEngine.Shared(options.EngineThreads, options.IncomingCpu, logger)
             : new SocketsEngine(options);
         _acceptor = _engine.CreateAcceptor(_socket);
         _newConnectionContext = new NewConnectionContext(EndPoint, options, CreateDefaultConnection);

@@ -149,6 +149,15 @@ public sealed class NetStreamTransportOptions
     /// </summary>
     public bool TcpInfoOnClose { get; set; }
 
+    /// <summary>
+    /// Serves each TCP connection on the epoll loop of the CPU that received its packets: the loops are pinned one to
+    /// each CPU the process may use, and an accepted connection goes to the loop of its <c>SO_INCOMING_CPU</c>, so the
+    /// kernel's receive work and NetStream's share a CPU's caches. Pays on many cores with multi-queue NICs (RSS/RPS
+    /// spread flows over CPUs); on a small machine it mostly takes the scheduler's freedom to move the loops.
+    /// Needs <see cref="Engine"/> <see cref="NetStreamEngine.Epoll"/>. TCP only. Default <see langword="false"/>.
+    /// </summary>
+    public bool IncomingCpu { get; set; }
+
     /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
 

@@ -95,4 +95,10 @@ internal static partial class Log
 
     [LoggerMessage(30, LogLevel.Critical, "An epoll loop's epoll_wait failed with {Error}; retrying every 100 ms.")]
     public static partial void EngineWaitFailed(ILogger logger, string error);
+
+    [LoggerMessage(31, LogLevel.Information, "NetStream's epoll engine started {Threads} loop threads pinned to CPUs {Cpus}: each connection is served on the loop of the CPU that received its packets (IncomingCpu).")]
+    public static partial void EnginePinned(ILogger logger, int threads, string cpus);
+
+    [LoggerMessage(32, LogLevel.Warning, "An epoll loop could not be pinned to CPU {Cpu} ({Error}); it runs unpinned, and IncomingCpu still steers that CPU's connections to it.")]
+    public static partial void LoopNotPinned(ILogger logger, int cpu, string error);
 }

@@ -88,6 +88,7 @@ internal static class SocketConfigurator
         Add(options.DeferAccept is not null, "DeferAccept");
         Add(options.FastOpen is not null, "FastOpen");
         Add(options.TcpInfoOnClose, "TcpInfoOnClose");
+        Add(options.IncomingCpu, "IncomingCpu");
         return set;
     }
 

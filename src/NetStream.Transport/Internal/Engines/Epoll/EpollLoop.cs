@@ -35,12 +35,13 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private uint _generation;
     private int _signalled;
 
-    /// <summary>The prefix of the loop threads' names: <c>ns-epoll 2/4</c> is the second of an engine's four loops.</summary>
+    /// <summary>The prefix of the loop threads' names: <c>ns-epoll 2/4</c> is the second of an engine's four loops, <c>ns-epoll 2/4@1</c> pinned to CPU 1.</summary>
     public const string ThreadNamePrefix = "ns-epoll ";
 
-    public EpollLoop(int index, int count, ILogger logger)
+    public EpollLoop(int index, int count, ILogger logger, int? cpu = null)
     {
         _logger = logger;
+        Cpu = cpu;
         _epoll = EpollNative.EpollCreate(EpollNative.EpollCloexec);
         if (_epoll < 0)
         {
@@ -55,7 +56,9 @@ internal sealed unsafe class EpollLoop : PipeScheduler
             throw new IOException($"The epoll loop's eventfd failed: {Errno.Name(errno)}.");
         }
 
-        var thread = new Thread(Run) { IsBackground = true, Name = $"{ThreadNamePrefix}{index + 1}/{count}" };
+        // "ns-epoll 2/4", or "ns-epoll 2/4@1" pinned to CPU 1 (within the 15 characters the kernel keeps of a name).
+        var name = $"{ThreadNamePrefix}{index + 1}/{count}{(cpu is { } pinned ? $"@{pinned}" : string.Empty)}";
+        var thread = new Thread(Run) { IsBackground = true, Name = name };
         thread.UnsafeStart();
     }
 
@@ -127,15 +130,32 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         }
     }
 
+    /// <summary>Pins the calling thread (the loop's) to <paramref name="cpu"/>.</summary>
+    private static bool PinTo(int cpu)
+    {
+        var mask = stackalloc byte[EpollNative.CpuSetBytes];
+        new Span<byte>(mask, EpollNative.CpuSetBytes).Clear();
+        mask[cpu / 8] = (byte)(1 << (cpu % 8));
+        return EpollNative.SetAffinity(0, EpollNative.CpuSetBytes, mask) == 0;
+    }
+
     private void Wake()
     {
         ulong one = 1;
         EpollNative.Write(_wake, &one, sizeof(ulong));
     }
 
+    /// <summary>The CPU the loop's thread is pinned to (<see cref="NetStreamTransportOptions.IncomingCpu"/>); none by default.</summary>
+    public int? Cpu { get; }
+
     private void Run()
     {
         t_current = this;
+        if (Cpu is { } cpu && !PinTo(cpu))
+        {
+            Log.LoopNotPinned(_logger, cpu, Errno.Name(Marshal.GetLastPInvokeError()));
+        }
+
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
         var timeout = -1;
         while (true)

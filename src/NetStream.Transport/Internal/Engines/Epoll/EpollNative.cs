@@ -70,6 +70,15 @@ internal static unsafe partial class EpollNative
         return EpollCtl(epoll, EpollCtlDel, fd, buffer);
     }
 
+    /// <summary>Bytes of the CPU masks passed to <c>sched_[gs]etaffinity</c>: 1024 CPUs, glibc's <c>cpu_set_t</c>.</summary>
+    public const int CpuSetBytes = 128;
+
+    [LibraryImport("libc", EntryPoint = "sched_getaffinity", SetLastError = true)]
+    public static partial int GetAffinity(int pid, nuint size, byte* mask);
+
+    [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
+    public static partial int SetAffinity(int pid, nuint size, byte* mask);
+
     [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
     public static partial int EpollCreate(int flags);
 
