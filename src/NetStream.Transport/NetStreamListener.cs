@@ -56,6 +56,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly string? _unixPath;
     private readonly ulong? _takenDescriptor;
     private readonly MetricTags _endPointTags;
+    private long _acceptedCount;
     private readonly TcpInfoOnClose? _tcpInfoOnClose;
     private NetStreamConnection? _madeByDefault;
     private int _unbindCalled;
@@ -177,6 +178,9 @@ public sealed partial class NetStreamListener : IConnectionListener
         return socket.SafeHandle;
     }
 
+    /// <summary>Connections this listener accepted and made (for tests, and an <c>AcceptShards</c> group's spread).</summary>
+    internal long AcceptedCount => Interlocked.Read(ref _acceptedCount);
+
     /// <summary>Stops listening: pending and later accepts return <see langword="null"/>; the Unix socket file is removed.</summary>
     /// <param name="cancellationToken">Unused: unbinding does not wait.</param>
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
@@ -289,6 +293,7 @@ public sealed partial class NetStreamListener : IConnectionListener
             SocketConfigurator.Accepted(socket, _options);
             var connection = _newConnection.NewConnection(socket, _newConnectionContext);
             _metrics.Accepted(_endPointTags);
+            Interlocked.Increment(ref _acceptedCount);
             return (connection, addressInfo);
         }
         catch (Exception e)

@@ -96,7 +96,43 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     /// <param name="cancellationToken">Unused: binding does not wait.</param>
     /// <exception cref="AddressInUseException">Another socket is bound there, or a process accepts on the Unix socket file.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new(Bind(endpoint, _options.Value));
+        new(BindGroup(endpoint, _options.Value));
+
+    /// <summary>
+    /// Binds <paramref name="endpoint"/>: one listener, or for a TCP endpoint with <see cref="NetStreamTransportOptions.AcceptShards"/>
+    /// above 1 a <see cref="ShardGroup"/> of that many in an <c>SO_REUSEPORT</c> group (port 0 resolved by the first).
+    /// </summary>
+    internal IConnectionListener BindGroup(EndPoint endpoint, NetStreamTransportOptions options)
+    {
+        if (options.AcceptShards <= 1 || endpoint is not IPEndPoint ip)
+        {
+            return Bind(endpoint, options);
+        }
+
+        var shardOptions = options.Clone();
+        shardOptions.ReusePort = true;
+        var shards = new List<NetStreamListener>(options.AcceptShards);
+        try
+        {
+            shards.Add(Bind(ip, shardOptions));
+            var bound = (IPEndPoint)shards[0].EndPoint;
+            while (shards.Count < options.AcceptShards)
+            {
+                shards.Add(Bind(new IPEndPoint(ip.Address, bound.Port), shardOptions));
+            }
+        }
+        catch
+        {
+            foreach (var shard in shards)
+            {
+                shard.DisposeAsync().AsTask().GetAwaiter().GetResult(); // completes synchronously: nothing accepted yet
+            }
+
+            throw;
+        }
+
+        return new ShardGroup([.. shards]);
+    }
 
     /// <summary>The seed's <c>listen(backlog)</c>: binds <paramref name="endpoint"/> with its own options (backlog, socket options, file mode).</summary>
     /// <param name="endpoint">Where to listen.</param>

@@ -64,6 +64,14 @@ public sealed class NetStreamTransportOptions
     public bool ReusePort { get; set; }
 
     /// <summary>
+    /// Listening sockets per TCP endpoint: more than one makes an <c>SO_REUSEPORT</c> group, each socket with its own
+    /// accept loop (with the <see cref="NetStreamEngine.Epoll"/> engine, spread over its loops), and the kernel spreads
+    /// new connections over them by their addresses' hash, so accepting scales with cores. Each socket has its own
+    /// backlog of <see cref="Backlog"/>. Unix sockets and inherited descriptors have one. Default 1; 1 to 256.
+    /// </summary>
+    public int AcceptShards { get; set; } = 1;
+
+    /// <summary>
     /// The octal file mode of a Unix socket file after bind, for example <c>0660</c>.
     /// Default <see langword="null"/>: what the process umask leaves.
     /// </summary>

@@ -46,6 +46,10 @@ internal sealed partial class NetStreamServer(
     /// <summary>The listeners bound by <see cref="StartAsync"/> (for tests).</summary>
     internal IReadOnlyList<NetStreamListener> BoundListeners => _endpoints.Select(e => e.Listener).ToList();
 
+    /// <summary>Every listening socket's listener of every endpoint: an <c>AcceptShards</c> group's all (for tests).</summary>
+    internal IReadOnlyList<NetStreamListener> AllListeners =>
+        _endpoints.SelectMany(e => e.Accepting is ShardGroup group ? group.Shards : [e.Listener]).ToList();
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = serverOptions.Value;
@@ -113,7 +117,7 @@ internal sealed partial class NetStreamServer(
         await _watchdog.ConfigureAwait(false);
         foreach (var endpoint in _endpoints)
         {
-            await endpoint.Listener.DisposeAsync().ConfigureAwait(false);
+            await endpoint.Accepting.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -148,7 +152,7 @@ internal sealed partial class NetStreamServer(
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var endpoint in _endpoints)
         {
-            await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
+            await endpoint.Accepting.UnbindAsync().ConfigureAwait(false);
         }
 
         await Task.WhenAll(_endpoints.Select(e => e.AcceptLoop)).ConfigureAwait(false);
@@ -211,7 +215,7 @@ internal sealed partial class NetStreamServer(
 
         try
         {
-            var listener = await factory.BindAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
+            var listener = factory.BindGroup(endPoint, options);
             var server = serverOptions.Value;
             return new Endpoint(
                 name,
@@ -241,7 +245,7 @@ internal sealed partial class NetStreamServer(
             ConnectionContext? connection;
             try
             {
-                connection = await endpoint.Listener.AcceptAsync().ConfigureAwait(false);
+                connection = await endpoint.Accepting.AcceptAsync().ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -251,7 +255,7 @@ internal sealed partial class NetStreamServer(
                 HostingLog.AcceptLoopFailed(logger, endpoint.Name, e);
                 try
                 {
-                    await endpoint.Listener.UnbindAsync().ConfigureAwait(false);
+                    await endpoint.Accepting.UnbindAsync().ConfigureAwait(false);
                 }
                 catch (Exception unbind)
                 {
@@ -345,17 +349,21 @@ internal sealed partial class NetStreamServer(
         }
     }
 
-    private sealed class Endpoint(string name, NetStreamListener listener, SemaphoreSlim? slots, TimeSpan firstByteTimeout, TimeSpan idleTimeout)
+    private sealed class Endpoint(string name, IConnectionListener accepting, SemaphoreSlim? slots, TimeSpan firstByteTimeout, TimeSpan idleTimeout)
     {
         /// <summary>1 once the endpoint said that a connection type's timeouts cannot be applied.</summary>
         public int UnwatchableSaid;
 
         public string Name { get; } = name;
 
-        public NetStreamListener Listener { get; } = listener;
+        /// <summary>What the accept loop takes connections from: the listener, or the group of its <c>AcceptShards</c>.</summary>
+        public IConnectionListener Accepting { get; } = accepting;
+
+        /// <summary>The endpoint's listener (of a group, the first).</summary>
+        public NetStreamListener Listener { get; } = accepting as NetStreamListener ?? ((ShardGroup)accepting).Shards[0];
 
         /// <summary>The tags of the endpoint's measurements: its bound address and its name.</summary>
-        public MetricTags Tags { get; } = MetricTags.ForEndPoint(listener.EndPoint, name);
+        public MetricTags Tags { get; } = MetricTags.ForEndPoint(accepting.EndPoint, name);
 
         public SemaphoreSlim? Slots { get; } = slots;
 

@@ -44,6 +44,8 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:DeferAccept", "00:00:00")]
     [InlineData("NetStream:FastOpen", "0")]
     [InlineData("NetStream:TcpInfoOnClose", "sometimes")]
+    [InlineData("NetStream:AcceptShards", "0")]
+    [InlineData("NetStream:AcceptShards", "257")]
     public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         await using var app = Build(new Dictionary<string, string?> { [key] = value });
@@ -98,7 +100,7 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:Backlog", "abc", "NetStream:Backlog = 'abc': ")]
     [InlineData("NetStream:KeepAlive:Idle", "soon", "NetStream:KeepAlive:Idle = 'soon': ")]
     [InlineData("NetStream:Engine", "Turbo", "NetStream:Engine = 'Turbo': ")]
-    [InlineData("NetStream:Bogus", "1", "NetStream:Bogus = '1': unknown key (known: Backlog, ")]
+    [InlineData("NetStream:Bogus", "1", "NetStream:Bogus = '1': unknown key (known: AcceptShards, Backlog, ")]
     [InlineData("NetStream:Hooks:Allow", "10.0.0.0/8", "NetStream:Hooks:Allow = '10.0.0.0/8': expected a list (Allow:0, Allow:1, ... or a JSON array).")]
     [InlineData("NetStream:KeepAlive", "true", "NetStream:KeepAlive = 'true': expected a section with keys Count, Enabled, Idle, Interval.")]
     [InlineData("NetStream:Backlog:Value", "5", "NetStream:Backlog: expected a single value, found a section.")]

@@ -40,6 +40,7 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
         Check(options.DeferAccept is null || (options.DeferAccept >= TimeSpan.FromSeconds(1) && options.DeferAccept.Value.TotalSeconds <= int.MaxValue), "DeferAccept", options.DeferAccept, "must be at least 1 second (the kernel counts whole seconds; leave it out for no deferral)");
         Check(options.FastOpen is null or > 0, "FastOpen", options.FastOpen, "must be a positive queue length (leave it out for no Fast Open)");
+        Check(options.AcceptShards is >= 1 and <= 256, "AcceptShards", options.AcceptShards, "must be 1 to 256 listening sockets");
         Check(!options.IncomingCpu || options.Engine == NetStreamEngine.Epoll, "IncomingCpu", options.IncomingCpu, $"needs Engine = Epoll, whose loops the connections are steered to (Engine is {options.Engine})");
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");
 

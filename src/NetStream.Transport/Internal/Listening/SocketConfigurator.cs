@@ -89,6 +89,7 @@ internal static class SocketConfigurator
         Add(options.FastOpen is not null, "FastOpen");
         Add(options.TcpInfoOnClose, "TcpInfoOnClose");
         Add(options.IncomingCpu, "IncomingCpu");
+        Add(options.AcceptShards > 1, "AcceptShards");
         return set;
     }
 
