@@ -39,7 +39,9 @@ public static class NetStreamServerServiceCollectionExtensions
             configure(pipeline);
             return pipeline.Build();
         });
-        services.AddHostedService<NetStreamServer>();
+        services.AddSingleton<NetStreamServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<NetStreamServer>());
+        services.AddHostedService<SystemdNotify>();
         return builder;
     }
 }

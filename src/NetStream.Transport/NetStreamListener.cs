@@ -57,6 +57,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     private readonly ulong? _takenDescriptor;
     private readonly MetricTags _endPointTags;
     private long _acceptedCount;
+    private int _handedOff;
     private readonly TcpInfoOnClose? _tcpInfoOnClose;
     private NetStreamConnection? _madeByDefault;
     private int _unbindCalled;
@@ -75,6 +76,7 @@ public sealed partial class NetStreamListener : IConnectionListener
         _socket = bound.Socket;
         _unixPath = bound.UnixPath;
         _takenDescriptor = bound.TakenDescriptor;
+        IsInherited = bound.Inherited;
         EndPoint = bound.EndPoint;
         Backlog = bound.Backlog;
         _options = options;
@@ -178,6 +180,18 @@ public sealed partial class NetStreamListener : IConnectionListener
         return socket.SafeHandle;
     }
 
+    /// <summary>Whether <see cref="UnbindAsync"/> was called.</summary>
+    internal bool IsUnbound => Volatile.Read(ref _unbindCalled) != 0;
+
+    /// <summary>
+    /// The socket now serves the process it was handed to: unbinding closes this process's descriptor only, and leaves
+    /// a Unix socket's file where it is.
+    /// </summary>
+    internal void HandedOff() => Volatile.Write(ref _handedOff, 1);
+
+    /// <summary>Whether the listening socket came from outside (an inherited or passed descriptor), not bound here.</summary>
+    internal bool IsInherited { get; }
+
     /// <summary>Connections this listener accepted and made (for tests, and an <c>AcceptShards</c> group's spread).</summary>
     internal long AcceptedCount => Interlocked.Read(ref _acceptedCount);
 
@@ -194,7 +208,7 @@ public sealed partial class NetStreamListener : IConnectionListener
             // must not lose its own to this removal.
             try
             {
-                if (_unixPath is not null)
+                if (_unixPath is not null && Volatile.Read(ref _handedOff) == 0)
                 {
                     UnixSocketFile.Remove(_unixPath);
                 }

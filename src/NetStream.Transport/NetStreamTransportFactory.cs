@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
+using NetStream.Transport.Internal.Handoff;
 
 namespace NetStream.Transport;
 
@@ -26,6 +27,8 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly NetStreamMetrics _metrics;
     private readonly ListenerRegistry? _registry;
+    private readonly Lock _handoffLock = new();
+    private HandoffInbox? _handoff;
 
     /// <summary>Makes a factory with the default options, outside dependency injection (Bedrock-style use).</summary>
     public NetStreamTransportFactory()
@@ -158,6 +161,12 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
             throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(NetStreamTransportOptions), errors);
         }
 
+        if (Handoff()?.Take(endpoint) is { } handedOver)
+        {
+            Log.HandoffSocketTaken(_logger, endpoint);
+            endpoint = new TakenFileHandleEndPoint((ulong)handedOver);
+        }
+
         var bound = ListenSocket.Create(endpoint, options, _logger);
         Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog?.ToString(CultureInfo.InvariantCulture) ?? "as its owner set it");
         if (bound.EndPoint is UnixDomainSocketEndPoint && SocketConfigurator.TcpOnlyOptionsSet(options) is { Count: > 0 } ignored)
@@ -176,6 +185,32 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
             // An application's memory pool factory may throw: the socket bound for nothing is released.
             ListenSocket.Release(bound);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The sockets the process at <see cref="HandoffOptions.Path"/> handed over, asked for at the first bind (the
+    /// factory's options say where; a bind's own options cannot move it); null without a path.
+    /// </summary>
+    private HandoffInbox? Handoff()
+    {
+        if (_options.Value.Handoff is not { Path: { } path } handoff)
+        {
+            return null;
+        }
+
+        lock (_handoffLock)
+        {
+            return _handoff ??= HandoffInbox.Receive(path, handoff.Timeout, _logger);
+        }
+    }
+
+    /// <summary>The host has started: the predecessor is told to stop, the sockets no endpoint took are closed.</summary>
+    internal void HandoffStarted()
+    {
+        lock (_handoffLock)
+        {
+            _handoff?.Started();
         }
     }
 

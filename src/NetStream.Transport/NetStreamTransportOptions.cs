@@ -169,6 +169,9 @@ public sealed class NetStreamTransportOptions
     /// <summary>Options of the <c>accepted</c> hook chain and its built-in hooks.</summary>
     public HookOptions Hooks { get; set; } = new();
 
+    /// <summary>Listener handoff to the next process at a restart. Default: off.</summary>
+    public HandoffOptions Handoff { get; set; } = new();
+
     /// <summary>The PROXY protocol receiver, which runs before the <c>accepted</c> hooks. Default: off.</summary>
     public ProxyProtocol.ProxyProtocolOptions ProxyProtocol { get; set; } = new();
 
@@ -186,6 +189,7 @@ public sealed class NetStreamTransportOptions
         copy.KeepAlive = KeepAlive.Clone();
         copy.Hooks = Hooks.Clone();
         copy.ProxyProtocol = ProxyProtocol.Clone();
+        copy.Handoff = Handoff.Clone();
         return copy;
     }
 }

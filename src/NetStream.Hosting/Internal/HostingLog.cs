@@ -48,4 +48,19 @@ internal static partial class HostingLog
 
     [LoggerMessage(114, LogLevel.Warning, "Endpoint {Name}: FirstByteTimeout and IdleTimeout do not apply to its connections of type {Type}, which do not report their bytes (a new_connection hook's own type).")]
     public static partial void TimeoutsNotApplied(ILogger logger, string name, string type);
+
+    [LoggerMessage(115, LogLevel.Warning, "systemd notification to NOTIFY_SOCKET {Path} failed: {Error}.")]
+    public static partial void SystemdNotifyFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(116, LogLevel.Information, "NetStream endpoint {Name}: its listening socket is in systemd's file descriptor store (FDNAME={Name}); a restart passes it to the next process.")]
+    public static partial void SystemdStored(ILogger logger, string name);
+
+    [LoggerMessage(117, LogLevel.Warning, "systemd's file descriptor store holds {Size} descriptors (FileDescriptorStoreMax=): endpoint {Name} and the rest are not stored, and a restart rebinds them.")]
+    public static partial void SystemdStoreFull(ILogger logger, int size, string name);
+
+    [LoggerMessage(118, LogLevel.Information, "NetStream endpoint {Name} takes its listening socket back from systemd (descriptor {Descriptor}, FDNAME={Name}): no connection waiting in its backlog is lost.")]
+    public static partial void StoredSocketTaken(ILogger logger, string name, int descriptor);
+
+    [LoggerMessage(119, LogLevel.Warning, "NetStream endpoint {Name}: systemd passed a socket named {Name} bound to {Passed}, not to {Wanted} as the endpoint's Url now says; it binds anew and leaves that socket alone.")]
+    public static partial void StoredSocketMismatch(ILogger logger, string name, string passed, string wanted);
 }

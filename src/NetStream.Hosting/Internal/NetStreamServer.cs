@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using System.Net;
 using Microsoft.Extensions.Options;
 using NetStream.Transport;
 using NetStream.Transport.Hooks;
@@ -45,6 +46,14 @@ internal sealed partial class NetStreamServer(
 
     /// <summary>The listeners bound by <see cref="StartAsync"/> (for tests).</summary>
     internal IReadOnlyList<NetStreamListener> BoundListeners => _endpoints.Select(e => e.Listener).ToList();
+
+    /// <summary>
+    /// The endpoints whose listening socket systemd's store can keep across a restart: TCP, bound by this process (not
+    /// passed by systemd or inherited), one socket (not an <c>AcceptShards</c> group); by endpoint name.
+    /// </summary>
+    internal IEnumerable<(string Name, NetStreamListener Listener)> StorableListeners => _endpoints
+        .Where(e => e.Accepting is NetStreamListener { EndPoint: IPEndPoint } && !e.Listener.IsInherited)
+        .Select(e => (e.Name, e.Listener));
 
     /// <summary>Every listening socket's listener of every endpoint: an <c>AcceptShards</c> group's all (for tests).</summary>
     internal IReadOnlyList<NetStreamListener> AllListeners =>
@@ -182,6 +191,21 @@ internal sealed partial class NetStreamServer(
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
 
+        if (endPoint is IPEndPoint { Port: > 0 } wanted && systemd.Named(name) is { } stored && !systemdUsers.ContainsKey((ulong)stored))
+        {
+            // A restart under systemd: this endpoint's socket, put into systemd's store by the process before.
+            if (LocalEndPointOf(stored) is { } storedAt && storedAt.Equals(wanted))
+            {
+                systemdUsers.Add((ulong)stored, name);
+                HostingLog.StoredSocketTaken(logger, name, stored);
+                endPoint = new TakenFileHandleEndPoint((ulong)stored);
+            }
+            else
+            {
+                HostingLog.StoredSocketMismatch(logger, name, LocalEndPointOf(stored)?.ToString() ?? "an unknown address", wanted.ToString());
+            }
+        }
+
         if (configuration.GetSection($"{key}:Hooks").Exists())
         {
             throw new InvalidOperationException($"{key}:Hooks: the accepted hooks and their options apply to every endpoint; set them under NetStream:Hooks.");
@@ -235,6 +259,20 @@ internal sealed partial class NetStreamServer(
         {
             // The transport says what failed; the key says which endpoint it was.
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The address a passed socket is bound to, read without taking the descriptor.</summary>
+    private static System.Net.EndPoint? LocalEndPointOf(int descriptor)
+    {
+        try
+        {
+            using var socket = new System.Net.Sockets.Socket(new System.Net.Sockets.SafeSocketHandle(descriptor, ownsHandle: false));
+            return socket.LocalEndPoint;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
         }
     }
 

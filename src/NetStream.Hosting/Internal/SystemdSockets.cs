@@ -111,6 +111,18 @@ internal sealed class SystemdSockets
         };
     }
 
+    /// <summary>The descriptor of the one passed socket named <paramref name="name"/>, if exactly one is.</summary>
+    public int? Named(string name)
+    {
+        if (_problem is not null || _names is null)
+        {
+            return null;
+        }
+
+        var matches = Enumerable.Range(0, Count).Where(i => _names[i] == name).ToList();
+        return matches.Count == 1 ? FirstDescriptor + matches[0] : null;
+    }
+
     /// <summary>
     /// Unsets the variables, as <c>sd_listen_fds(unset_environment: 1)</c> does, so that a child process does not
     /// take the sockets for its own. Only the runtime's copy of the environment changes: what

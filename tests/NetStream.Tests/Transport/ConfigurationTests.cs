@@ -46,6 +46,8 @@ public sealed class ConfigurationTests
     [InlineData("NetStream:TcpInfoOnClose", "sometimes")]
     [InlineData("NetStream:AcceptShards", "0")]
     [InlineData("NetStream:AcceptShards", "257")]
+    [InlineData("NetStream:Handoff:Path", "relative/handoff.sock")]
+    [InlineData("NetStream:Handoff:Timeout", "00:00:00")]
     public async Task A_bad_value_fails_start_naming_the_key_and_the_value(string key, string value)
     {
         await using var app = Build(new Dictionary<string, string?> { [key] = value });

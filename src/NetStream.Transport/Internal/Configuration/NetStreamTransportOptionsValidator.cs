@@ -40,6 +40,8 @@ internal sealed class NetStreamTransportOptionsValidator : IValidateOptions<NetS
         Check(Enum.IsDefined(options.Engine), "Engine", options.Engine, $"must be one of {string.Join(", ", Enum.GetNames<NetStreamEngine>())}");
         Check(options.DeferAccept is null || (options.DeferAccept >= TimeSpan.FromSeconds(1) && options.DeferAccept.Value.TotalSeconds <= int.MaxValue), "DeferAccept", options.DeferAccept, "must be at least 1 second (the kernel counts whole seconds; leave it out for no deferral)");
         Check(options.FastOpen is null or > 0, "FastOpen", options.FastOpen, "must be a positive queue length (leave it out for no Fast Open)");
+        Check(options.Handoff.Path is null || (options.Handoff.Path.Length is > 0 and <= 90 && Path.IsPathFullyQualified(options.Handoff.Path)), "Handoff:Path", options.Handoff.Path, "must be an absolute path of at most 90 characters (a Unix socket's address holds 107, and the handoff binds a staging name beside it)");
+        Check(options.Handoff.Timeout > TimeSpan.Zero && options.Handoff.Timeout <= TimeSpan.FromMilliseconds(int.MaxValue - 1), "Handoff:Timeout", options.Handoff.Timeout, "must be positive and under 24 days");
         Check(options.AcceptShards is >= 1 and <= 256, "AcceptShards", options.AcceptShards, "must be 1 to 256 listening sockets");
         Check(!options.IncomingCpu || options.Engine == NetStreamEngine.Epoll, "IncomingCpu", options.IncomingCpu, $"needs Engine = Epoll, whose loops the connections are steered to (Engine is {options.Engine})");
         Check(IsValidMode(options.UnixSocketFileMode), "UnixSocketFileMode", options.UnixSocketFileMode, "must be an octal file mode such as 0660");

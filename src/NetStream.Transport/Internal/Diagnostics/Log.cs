@@ -101,4 +101,37 @@ internal static partial class Log
 
     [LoggerMessage(32, LogLevel.Warning, "An epoll loop could not be pinned to CPU {Cpu} ({Error}); it runs unpinned, and IncomingCpu still steers that CPU's connections to it.")]
     public static partial void LoopNotPinned(ILogger logger, int cpu, string error);
+
+    [LoggerMessage(33, LogLevel.Information, "Listener handoff: no process is offering its sockets at {Path}; binding as usual.")]
+    public static partial void HandoffNoPeer(ILogger logger, string path);
+
+    [LoggerMessage(34, LogLevel.Information, "Listener handoff: took {Count} listening sockets from the process at {Path}.")]
+    public static partial void HandoffReceived(ILogger logger, int count, string path);
+
+    [LoggerMessage(35, LogLevel.Warning, "Listener handoff from {Path} refused: {Reason}. Binding as usual; the old process keeps serving.")]
+    public static partial void HandoffRefused(ILogger logger, string path, string reason);
+
+    [LoggerMessage(36, LogLevel.Information, "Listener handoff: the old process offered {Address}, which no endpoint of this one binds; closed.")]
+    public static partial void HandoffSocketUnused(ILogger logger, string address);
+
+    [LoggerMessage(37, LogLevel.Information, "Listener handoff: offering this process's listening sockets to its successor at {Path}.")]
+    public static partial void HandoffListening(ILogger logger, string path);
+
+    [LoggerMessage(38, LogLevel.Warning, "Listener handoff: refused a peer with uid {PeerUid} (pid {PeerPid}); only uid {Uid} or root may take the sockets.")]
+    public static partial void HandoffPeerRefused(ILogger logger, int peerUid, int peerPid, int uid);
+
+    [LoggerMessage(39, LogLevel.Warning, "Listener handoff: process {Pid} asked while another handoff is under way; told it is busy.")]
+    public static partial void HandoffBusy(ILogger logger, int pid);
+
+    [LoggerMessage(40, LogLevel.Information, "Listener handoff: sent {Count} listening sockets to process {Pid}; waiting for it to start.")]
+    public static partial void HandoffOffered(ILogger logger, int count, int pid);
+
+    [LoggerMessage(41, LogLevel.Information, "Listener handoff: process {Pid} started with the {Count} sockets; this process stops accepting and drains.")]
+    public static partial void HandoffDone(ILogger logger, int count, int pid);
+
+    [LoggerMessage(42, LogLevel.Warning, "Listener handoff to process {Pid} did not complete: {Reason}. This process keeps serving.")]
+    public static partial void HandoffAborted(ILogger logger, int pid, string reason);
+
+    [LoggerMessage(43, LogLevel.Information, "NetStream takes the listening socket {EndPoint} handed over by the old process.")]
+    public static partial void HandoffSocketTaken(ILogger logger, System.Net.EndPoint endPoint);
 }

@@ -1,19 +1,20 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 
 namespace NetStream.Transport.Internal;
 
 /// <summary>The seed's <c>listen(backlog)</c>: makes, binds and listens the socket of one endpoint.</summary>
-internal static class ListenSocket
+internal static partial class ListenSocket
 {
     /// <summary>
     /// A listening socket and what the caller needs to know about it. <c>Backlog</c> is what <c>listen(2)</c> was
     /// given: null when an inherited socket was listening already. <c>TakenDescriptor</c>: an inherited descriptor
     /// that is NetStream's to close once the socket, which wraps it without owning it, is disposed.
     /// </summary>
-    public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath, ulong? TakenDescriptor = null);
+    public sealed record Bound(Socket Socket, EndPoint EndPoint, int? Backlog, string? UnixPath, ulong? TakenDescriptor = null, bool Inherited = false);
 
     /// <summary>Closes a bound socket that no listener took: its Unix socket file, the socket, the taken descriptor it wraps.</summary>
     public static void Release(Bound bound)
@@ -92,14 +93,16 @@ internal static class ListenSocket
         try
         {
             SocketConfigurator.BeforeBind(socket, options);
-            Bind(socket, endPoint);
+            BindUnixFile(socket, endPoint);
             if (isFile && options.UnixSocketFileMode is { } mode)
             {
                 UnixSocketFile.SetMode(path, mode);
             }
 
             socket.Listen(backlog);
-            return new Bound(socket, endPoint, backlog, isFile ? path : null);
+            var listener = Rewrap(socket);
+            socket = listener;
+            return new Bound(listener, endPoint, backlog, isFile ? path : null);
         }
         catch
         {
@@ -148,7 +151,7 @@ internal static class ListenSocket
                 listened = backlog;
             }
 
-            return new Bound(socket, socket.LocalEndPoint ?? endPoint, listened, UnixPath: null, taken);
+            return new Bound(socket, socket.LocalEndPoint ?? endPoint, listened, UnixPath: null, taken, Inherited: true);
         }
         catch
         {
@@ -174,6 +177,53 @@ internal static class ListenSocket
             return null;
         }
     }
+
+    /// <summary>
+    /// Binds a Unix socket with <c>bind(2)</c> itself, not <see cref="Socket.Bind"/>: a socket the runtime bound to a
+    /// file removes that file when it is disposed, and NetStream decides that (at unbind; never after a handoff, whose
+    /// successor serves the same file).
+    /// </summary>
+    private static unsafe void BindUnixFile(Socket socket, UnixDomainSocketEndPoint endPoint)
+    {
+        var address = endPoint.Serialize();
+        int result;
+        fixed (byte* bytes = address.Buffer.Span)
+        {
+            result = BindNative((int)socket.SafeHandle.DangerousGetHandle(), bytes, address.Size);
+        }
+
+        if (result != 0)
+        {
+            var error = new SocketException(Marshal.GetLastPInvokeError());
+            throw error.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? new AddressInUseException($"{endPoint} is already in use.", error)
+                : new IOException($"Binding {endPoint} failed: {error.Message}{BindHint(endPoint, error.SocketErrorCode)}", error);
+        }
+    }
+
+    /// <summary>
+    /// The bound, listening socket as a <see cref="Socket"/> that knows its address (read back from the kernel, as for
+    /// an inherited socket): the one bound with <c>bind(2)</c> does not, and could not accept. Its descriptor moves to the
+    /// new one (a close-on-exec duplicate; the first is closed, plainly: nothing is pending on it).
+    /// </summary>
+    private static Socket Rewrap(Socket bound)
+    {
+        var duplicate = DuplicateCloseOnExec((int)bound.SafeHandle.DangerousGetHandle(), 1030, 3);
+        if (duplicate < 0)
+        {
+            throw new IOException($"fcntl(F_DUPFD_CLOEXEC) failed: {Errno.Name(Marshal.GetLastPInvokeError())}.");
+        }
+
+        bound.Dispose();
+        return new Socket(new SafeSocketHandle(duplicate, ownsHandle: true));
+    }
+
+    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
+    private static unsafe partial int BindNative(int socket, byte* address, int length);
+
+    // F_DUPFD_CLOEXEC = 1030; the third argument is the lowest descriptor number taken.
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int DuplicateCloseOnExec(int fd, int command, int lowest);
 
     private static void Bind(Socket socket, EndPoint endPoint)
     {

@@ -105,9 +105,9 @@ internal static unsafe partial class EpollNative
     public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
 
     /// <summary>Sets <c>O_NONBLOCK</c> with one <c>ioctl(FIONBIO)</c>; throws with the errno if the kernel refuses.</summary>
-    public static void SetNonBlocking(int fd, string what)
+    public static void SetNonBlocking(int fd, string what, bool nonBlocking = true)
     {
-        var on = 1;
+        var on = nonBlocking ? 1 : 0;
         if (Ioctl(fd, Fionbio, &on) != 0)
         {
             throw new IOException($"ioctl(FIONBIO) on {what} failed: {Errno.Name(Marshal.GetLastPInvokeError())}.");

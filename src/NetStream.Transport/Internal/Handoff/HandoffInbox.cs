@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Transport.Internal.Handoff;
+
+/// <summary>
+/// The new process's side of a handoff: at its first bind it asks the process at <see cref="HandoffOptions.Path"/> for
+/// its listening sockets, checks each, and hands them to the binds whose endpoint they match; once the host has started
+/// it tells the old process so (which then stops accepting and drains) and closes what no endpoint took. Any failure
+/// leaves the inbox empty, with a log line that says why: the process binds as usual, and the old one keeps serving.
+/// </summary>
+internal sealed class HandoffInbox
+{
+    private readonly Socket? _peer;
+    private readonly Dictionary<string, int> _sockets;
+    private readonly ILogger _logger;
+
+    private HandoffInbox(Socket? peer, Dictionary<string, int> sockets, ILogger logger)
+    {
+        _peer = peer;
+        _sockets = sockets;
+        _logger = logger;
+    }
+
+    /// <summary>How many offered sockets are still to be taken.</summary>
+    public int Count => _sockets.Count;
+
+    /// <summary>Asks the process at <paramref name="path"/> for its sockets; an empty inbox when there is none, or it fails.</summary>
+    public static HandoffInbox Receive(string path, TimeSpan timeout, ILogger logger)
+    {
+        if (!File.Exists(path))
+        {
+            Log.HandoffNoPeer(logger, path);
+            return new HandoffInbox(null, [], logger);
+        }
+
+        var peer = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        var received = new List<int>();
+        try
+        {
+            peer.ReceiveTimeout = peer.SendTimeout = (int)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
+            try
+            {
+                peer.Connect(new UnixDomainSocketEndPoint(path));
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
+            {
+                // A file left by a process that is gone.
+                Log.HandoffNoPeer(logger, path);
+                peer.Dispose();
+                return new HandoffInbox(null, [], logger);
+            }
+
+            HandoffWire.Send(peer, new HandoffMessage { Hello = HandoffMessage.Protocol, ProcessId = Environment.ProcessId });
+            var (offer, stray) = HandoffWire.Receive(peer);
+            received.AddRange(stray);
+            if (offer?.Error is { } error)
+            {
+                throw new InvalidDataException($"the process there refused: {error}");
+            }
+
+            if (offer?.Offer is not { } manifest || stray.Length > 0)
+            {
+                throw new InvalidDataException(offer is null ? "the peer closed before its offer" : "the peer's first message is not an offer");
+            }
+
+            while (received.Count < manifest.Count)
+            {
+                var (batch, descriptors) = HandoffWire.Receive(peer);
+                received.AddRange(descriptors);
+                if (batch is null)
+                {
+                    throw new InvalidDataException($"the peer closed after {received.Count} of the {manifest.Count} sockets it offered");
+                }
+
+                if (batch.Descriptors != descriptors.Length)
+                {
+                    throw new InvalidDataException($"a message said it carries {batch.Descriptors?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} descriptors and carried {descriptors.Length}");
+                }
+            }
+
+            if (received.Count != manifest.Count)
+            {
+                throw new InvalidDataException($"the peer offered {manifest.Count} sockets and sent {received.Count} descriptors");
+            }
+
+            var sockets = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < manifest.Count; i++)
+            {
+                var actual = Check(received[i], manifest[i]);
+                sockets[Key(actual)] = received[i];
+            }
+
+            Log.HandoffReceived(logger, sockets.Count, path);
+            return new HandoffInbox(peer, sockets, logger);
+        }
+        catch (Exception e) when (e is InvalidDataException or SocketException or IOException)
+        {
+            foreach (var descriptor in received)
+            {
+                Descriptor.Close((ulong)descriptor);
+            }
+
+            peer.Dispose();
+            Log.HandoffRefused(logger, path, e.Message);
+            return new HandoffInbox(null, [], logger);
+        }
+    }
+
+    /// <summary>The offered socket bound to <paramref name="endPoint"/>, now the caller's; null when none is.</summary>
+    public int? Take(EndPoint endPoint)
+    {
+        if (endPoint is IPEndPoint { Port: 0 })
+        {
+            return null; // any port: a new one
+        }
+
+        lock (_sockets)
+        {
+            return _sockets.Remove(Key(endPoint), out var descriptor) ? descriptor : null;
+        }
+    }
+
+    /// <summary>The host has started: tells the old process, which stops accepting and drains; closes the sockets no endpoint took.</summary>
+    public void Started()
+    {
+        lock (_sockets)
+        {
+            foreach (var (address, descriptor) in _sockets)
+            {
+                Log.HandoffSocketUnused(_logger, address);
+                Descriptor.Close((ulong)descriptor);
+            }
+
+            _sockets.Clear();
+        }
+
+        if (_peer is null)
+        {
+            return;
+        }
+
+        try
+        {
+            HandoffWire.Send(_peer, new HandoffMessage { Started = true });
+        }
+        catch (SocketException e)
+        {
+            Log.HandoffRefused(_logger, "the old process", $"it went away before it was told to stop ({e.Message}); it serves on with this one");
+        }
+        finally
+        {
+            _peer.Dispose();
+        }
+    }
+
+    /// <summary>The key both sides agree on: the kind and the bound address.</summary>
+    private static string Key(EndPoint endPoint) => $"{HandoffWire.Describe(endPoint).Kind} {HandoffWire.Describe(endPoint).Address}";
+
+    /// <summary>What the descriptor is: a listening stream socket bound where the offer says, or an error.</summary>
+    private static EndPoint Check(int descriptor, OfferedSocket offered)
+    {
+        using var socket = new Socket(new SafeSocketHandle(descriptor, ownsHandle: false));
+        if (socket.SocketType != SocketType.Stream)
+        {
+            throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is not a stream socket ({socket.SocketType})");
+        }
+
+        if (!SocketConfigurator.IsListening(socket))
+        {
+            throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is not listening");
+        }
+
+        var bound = socket.LocalEndPoint ?? throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} has no address");
+        var actual = HandoffWire.Describe(bound);
+        if (actual != offered)
+        {
+            throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is bound to {actual.Kind} {actual.Address}");
+        }
+
+        return bound;
+    }
+}

@@ -1,0 +1,164 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace NetStream.Transport.Internal.Handoff;
+
+/// <summary>
+/// The old process's side of a handoff: a <c>SOCK_SEQPACKET</c> Unix socket at <see cref="HandoffOptions.Path"/>
+/// (mode 0600, put in place with a rename so that it is never reachable with a wider mode) where a successor of the same
+/// user asks for the listening sockets. One handoff at a time. Once the successor says it has started, the offered
+/// listeners are released (no <c>shutdown</c>, which would stop the socket for the successor too; a Unix socket's file
+/// stays) and <paramref name="stopApplication"/> stops this process, which drains its connections.
+/// </summary>
+internal sealed partial class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger) : IAsyncDisposable
+{
+    private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _serving = Task.CompletedTask;
+    private int _busy;
+
+    /// <summary>Handoffs completed (the successor started).</summary>
+    public int Completed { get; private set; }
+
+    public void Start()
+    {
+        var staging = $"{path}.{Environment.ProcessId}.new";
+        File.Delete(staging);
+        _socket.Bind(new UnixDomainSocketEndPoint(staging));
+        File.SetUnixFileMode(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        _socket.Listen(4);
+        File.Move(staging, path, overwrite: true);
+        _serving = ServeAsync();
+        Log.HandoffListening(logger, path);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        await _serving.ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial int GetEffectiveUserId();
+
+    private async Task ServeAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket peer;
+            try
+            {
+                peer = await _socket.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            // A peer that is not allowed, or a second successor while one is served, is answered at once.
+            _ = Task.Run(() => Serve(peer));
+        }
+    }
+
+    private void Serve(Socket peer)
+    {
+        using (peer)
+        {
+            var credentials = PeerCredentials.Read(peer);
+            var uid = GetEffectiveUserId();
+            if (credentials is not { } known || (known.UserId != uid && known.UserId != 0))
+            {
+                Log.HandoffPeerRefused(logger, credentials?.UserId ?? -1, credentials?.ProcessId ?? -1, uid);
+                return;
+            }
+
+            if (Interlocked.Exchange(ref _busy, 1) != 0)
+            {
+                TrySend(peer, new HandoffMessage { Error = "busy: a handoff to another process is under way" });
+                Log.HandoffBusy(logger, known.ProcessId);
+                return;
+            }
+
+            try
+            {
+                if (Handoff(peer, known.ProcessId))
+                {
+                    Completed++;
+                    stopApplication();
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _busy, 0);
+            }
+        }
+    }
+
+    /// <summary>Offers every listener, waits for the successor to start; true once it has.</summary>
+    private bool Handoff(Socket peer, int successor)
+    {
+        try
+        {
+            peer.ReceiveTimeout = peer.SendTimeout = (int)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
+            var (hello, stray) = HandoffWire.Receive(peer);
+            foreach (var descriptor in stray)
+            {
+                Descriptor.Close((ulong)descriptor);
+            }
+
+            if (hello?.Hello != HandoffMessage.Protocol)
+            {
+                throw new InvalidDataException($"it did not say {HandoffMessage.Protocol}");
+            }
+
+            var offered = listeners.Listeners.Where(l => !l.IsUnbound).ToList();
+            HandoffWire.Send(peer, new HandoffMessage { Offer = [.. offered.Select(l => HandoffWire.Describe(l.EndPoint))] });
+            foreach (var batch in offered.Chunk(ScmRights.MaxDescriptors))
+            {
+                var descriptors = batch.Select(l => (int)l.Socket.SafeHandle.DangerousGetHandle()).ToArray();
+                HandoffWire.Send(peer, new HandoffMessage { Descriptors = descriptors.Length }, descriptors);
+            }
+
+            Log.HandoffOffered(logger, offered.Count, successor);
+            var (answer, more) = HandoffWire.Receive(peer);
+            foreach (var descriptor in more)
+            {
+                Descriptor.Close((ulong)descriptor);
+            }
+
+            if (answer?.Started != true)
+            {
+                throw new InvalidDataException(answer is null ? "it went away before it started" : "it did not say it started");
+            }
+
+            // From here the successor accepts: this process lets go of the sockets without shutting them down.
+            foreach (var listener in offered)
+            {
+                listener.HandedOff();
+            }
+
+            Log.HandoffDone(logger, offered.Count, successor);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or SocketException or IOException or ObjectDisposedException)
+        {
+            Log.HandoffAborted(logger, successor, e.Message);
+            return false;
+        }
+    }
+
+    private static void TrySend(Socket peer, HandoffMessage message)
+    {
+        try
+        {
+            HandoffWire.Send(peer, message);
+        }
+        catch (SocketException)
+        {
+            // It is gone: nothing to tell.
+        }
+    }
+}
