@@ -201,7 +201,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
 
         lock (_handoffLock)
         {
-            return _handoff ??= HandoffInbox.Receive(path, handoff.Timeout, _logger);
+            return _handoff ??= HandoffInbox.Receive(path, handoff.Timeout, _logger, _metrics);
         }
     }
 

@@ -29,11 +29,18 @@ public sealed class HandoffTests
         using var during = await Listeners.ConnectAsync(tcp);
         Assert.Equal("before"u8.ToArray(), await EchoClient.EchoOnceAsync(during, "before"u8.ToArray()));
 
-        await using var successor = await EchoHost.StartAsync(WithHandoff(handoff, $"tcp://{tcp}", $"unix:{unix}"));
+        using var sent = new InstrumentRecorder(old.Host.Services, "netstream.handoffs", "netstream.handoff.direction");
+        using var successor = EchoHost.Build(WithHandoff(handoff, $"tcp://{tcp}", $"unix:{unix}"));
+        using var taken = new InstrumentRecorder(successor.Services, "netstream.handoff.sockets", "network.transport");
+        using var received = new InstrumentRecorder(successor.Services, "netstream.handoffs", "netstream.handoff.direction");
+        await successor.StartAsync(Listeners.TimeoutToken());
 
         // The old host is told to stop (what its Run would act on) only after the new one started.
         await WhenCancelled(old.Host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
-        var server = successor.Host.Services.GetRequiredService<NetStreamServer>();
+        await sent.WaitForSumAsync("sent", 1);
+        Assert.Equal(1, received.Sum("received"));
+        Assert.Equal((1L, 1L), (taken.Sum("tcp"), taken.Sum("unix")));
+        var server = successor.Services.GetRequiredService<NetStreamServer>();
         Assert.All(server.BoundListeners, listener => Assert.True(listener.IsInherited));
         Assert.Equal(tcp, server.BoundEndPoints[0]);
 
@@ -48,7 +55,36 @@ public sealed class HandoffTests
         Assert.Equal("unix"u8.ToArray(), await EchoClient.RoundTripAsync(new UnixDomainSocketEndPoint(unix), "unix"u8.ToArray()));
         // And the successor offers them in turn.
         Assert.True(File.Exists(handoff));
+        await successor.StopAsync(Listeners.TimeoutToken());
     }
+
+    [Fact]
+    public async Task A_second_successor_while_one_is_served_is_told_the_old_host_is_busy_and_binds_its_own()
+    {
+        var handoff = Path.Combine(Listeners.TempDirectory(), "handoff.sock");
+        await using var old = await EchoHost.StartAsync(WithHandoff(handoff, "tcp://127.0.0.1:0"));
+        using var oldHandoffs = new InstrumentRecorder(old.Host.Services, "netstream.handoffs", "error.type");
+        using var first = Connect(handoff);
+        Send(first, $$"""{"hello":"netstream-handoff/1","pid":{{Environment.ProcessId}}}""");
+        Receive(first, out _);
+        Receive(first, out var descriptors);
+        Descriptor.Close((ulong)Assert.Single(descriptors));
+
+        // The first successor has the sockets and has not started: a second one asks meanwhile.
+        var log = new LogRecorder();
+        using var second = EchoHost.Build(WithHandoff(handoff, "tcp://127.0.0.1:0"), netStream: b => b.Services.AddSingleton<ILoggerProvider>(log));
+        using var refused = new InstrumentRecorder(second.Services, "netstream.handoffs", "error.type");
+        await second.StartAsync(Listeners.TimeoutToken());
+
+        Assert.Contains(log.Entries, e => e.EventId == 35 && e.Message.Contains("busy", StringComparison.Ordinal));
+        Assert.Equal(1, refused.Sum("refused"));
+        await oldHandoffs.WaitForSumAsync("busy", 1);
+        var own = second.Services.GetRequiredService<NetStreamServer>().BoundEndPoints[0];
+        Assert.Equal("second"u8.ToArray(), await EchoClient.RoundTripAsync(own, "second"u8.ToArray()));
+        Assert.Equal("old"u8.ToArray(), await EchoClient.RoundTripAsync(old.EndPoint, "old"u8.ToArray()));
+        await second.StopAsync(Listeners.TimeoutToken());
+    }
+
 
     [Fact]
     public async Task Kestrel_hands_its_endpoint_to_the_next_app()

@@ -27,6 +27,9 @@ internal sealed class NetStreamMetrics
     private readonly Histogram<double> _duration;
     private readonly Histogram<double> _rtt;
     private readonly Histogram<long> _retransmits;
+    private readonly Counter<long> _handoffs;
+    private readonly Counter<long> _handoffSockets;
+    private readonly Histogram<double> _handoffDrain;
 
     public NetStreamMetrics(IMeterFactory meterFactory)
         : this(meterFactory.Create(MeterName))
@@ -47,6 +50,9 @@ internal sealed class NetStreamMetrics
         _duration = meter.CreateHistogram<double>("netstream.connection.duration", "s", "How long connections of the hosted server lasted.");
         _rtt = meter.CreateHistogram<double>("netstream.connection.rtt", "s", "Smoothed round-trip time of TCP connections as they closed (TcpInfoOnClose).");
         _retransmits = meter.CreateHistogram<long>("netstream.connection.retransmits", "{segment}", "Segments TCP connections retransmitted over their life, as they closed (TcpInfoOnClose).");
+        _handoffs = meter.CreateCounter<long>("netstream.handoffs", "{handoff}", "Listener handoffs, by netstream.handoff.direction (sent: this process handed its sockets on; received: it took its predecessor's), with error.type when one did not complete.");
+        _handoffSockets = meter.CreateCounter<long>("netstream.handoff.sockets", "{socket}", "Listening sockets this process took over from its predecessor, by network.transport.");
+        _handoffDrain = meter.CreateHistogram<double>("netstream.handoff.drain.duration", "s", "From a completed handoff to the end of this process's stop: how long its own connections took to finish.");
     }
 
     /// <summary>The instance used when no <see cref="IMeterFactory"/> is at hand (a listener made outside DI).</summary>
@@ -86,6 +92,26 @@ internal sealed class NetStreamMetrics
         _rtt.Record(info.RoundTripTime.TotalSeconds, endpoint.Span);
         _retransmits.Record(info.TotalRetransmits, endpoint.Span);
     }
+
+    /// <summary>A handoff this process took part in: <paramref name="direction"/> <c>sent</c> or <c>received</c>; <paramref name="errorType"/> when it failed.</summary>
+    public void Handoff(string direction, string? errorType = null)
+    {
+        var tag = new KeyValuePair<string, object?>("netstream.handoff.direction", direction);
+        if (errorType is null)
+        {
+            _handoffs.Add(1, tag);
+        }
+        else
+        {
+            _handoffs.Add(1, tag, new KeyValuePair<string, object?>(ErrorType, errorType));
+        }
+    }
+
+    /// <summary>A listening socket taken over from the predecessor.</summary>
+    public void HandoffSocketTaken(System.Net.EndPoint endPoint) =>
+        _handoffSockets.Add(1, new KeyValuePair<string, object?>("network.transport", endPoint is System.Net.Sockets.UnixDomainSocketEndPoint ? "unix" : "tcp"));
+
+    public void HandoffDrained(TimeSpan duration) => _handoffDrain.Record(duration.TotalSeconds);
 
     private const string ErrorType = "error.type";
 }

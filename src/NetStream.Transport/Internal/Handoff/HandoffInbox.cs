@@ -15,24 +15,26 @@ internal sealed class HandoffInbox
     private readonly Socket? _peer;
     private readonly Dictionary<string, int> _sockets;
     private readonly ILogger _logger;
+    private readonly NetStreamMetrics _metrics;
 
-    private HandoffInbox(Socket? peer, Dictionary<string, int> sockets, ILogger logger)
+    private HandoffInbox(Socket? peer, Dictionary<string, int> sockets, ILogger logger, NetStreamMetrics metrics)
     {
         _peer = peer;
         _sockets = sockets;
         _logger = logger;
+        _metrics = metrics;
     }
 
     /// <summary>How many offered sockets are still to be taken.</summary>
     public int Count => _sockets.Count;
 
     /// <summary>Asks the process at <paramref name="path"/> for its sockets; an empty inbox when there is none, or it fails.</summary>
-    public static HandoffInbox Receive(string path, TimeSpan timeout, ILogger logger)
+    public static HandoffInbox Receive(string path, TimeSpan timeout, ILogger logger, NetStreamMetrics metrics)
     {
         if (!File.Exists(path))
         {
             Log.HandoffNoPeer(logger, path);
-            return new HandoffInbox(null, [], logger);
+            return new HandoffInbox(null, [], logger, metrics);
         }
 
         var peer = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
@@ -49,7 +51,7 @@ internal sealed class HandoffInbox
                 // A file left by a process that is gone.
                 Log.HandoffNoPeer(logger, path);
                 peer.Dispose();
-                return new HandoffInbox(null, [], logger);
+                return new HandoffInbox(null, [], logger, metrics);
             }
 
             HandoffWire.Send(peer, new HandoffMessage { Hello = HandoffMessage.Protocol, ProcessId = Environment.ProcessId });
@@ -93,7 +95,8 @@ internal sealed class HandoffInbox
             }
 
             Log.HandoffReceived(logger, sockets.Count, path);
-            return new HandoffInbox(peer, sockets, logger);
+            metrics.Handoff("received");
+            return new HandoffInbox(peer, sockets, logger, metrics);
         }
         catch (Exception e) when (e is InvalidDataException or SocketException or IOException)
         {
@@ -104,7 +107,8 @@ internal sealed class HandoffInbox
 
             peer.Dispose();
             Log.HandoffRefused(logger, path, e.Message);
-            return new HandoffInbox(null, [], logger);
+            metrics.Handoff("received", "refused");
+            return new HandoffInbox(null, [], logger, metrics);
         }
     }
 
@@ -118,7 +122,13 @@ internal sealed class HandoffInbox
 
         lock (_sockets)
         {
-            return _sockets.Remove(Key(endPoint), out var descriptor) ? descriptor : null;
+            if (!_sockets.Remove(Key(endPoint), out var descriptor))
+            {
+                return null;
+            }
+
+            _metrics.HandoffSocketTaken(endPoint);
+            return descriptor;
         }
     }
 

@@ -11,15 +11,15 @@ namespace NetStream.Transport.Internal.Handoff;
 /// listeners are released (no <c>shutdown</c>, which would stop the socket for the successor too; a Unix socket's file
 /// stays) and <paramref name="stopApplication"/> stops this process, which drains its connections.
 /// </summary>
-internal sealed partial class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger) : IAsyncDisposable
+internal sealed partial class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics) : IAsyncDisposable
 {
     private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
     private readonly CancellationTokenSource _stopping = new();
     private Task _serving = Task.CompletedTask;
     private int _busy;
 
-    /// <summary>Handoffs completed (the successor started).</summary>
-    public int Completed { get; private set; }
+    /// <summary>When a handoff completed (the successor started), as a <see cref="System.Diagnostics.Stopwatch"/> timestamp; 0 before.</summary>
+    public long CompletedAt { get; private set; }
 
     public void Start()
     {
@@ -72,6 +72,7 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
             if (credentials is not { } known || (known.UserId != uid && known.UserId != 0))
             {
                 Log.HandoffPeerRefused(logger, credentials?.UserId ?? -1, credentials?.ProcessId ?? -1, uid);
+                metrics.Handoff("sent", "not_allowed");
                 return;
             }
 
@@ -79,6 +80,7 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
             {
                 TrySend(peer, new HandoffMessage { Error = "busy: a handoff to another process is under way" });
                 Log.HandoffBusy(logger, known.ProcessId);
+                metrics.Handoff("sent", "busy");
                 return;
             }
 
@@ -86,8 +88,13 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
             {
                 if (Handoff(peer, known.ProcessId))
                 {
-                    Completed++;
+                    CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    metrics.Handoff("sent");
                     stopApplication();
+                }
+                else
+                {
+                    metrics.Handoff("sent", "aborted");
                 }
             }
             finally

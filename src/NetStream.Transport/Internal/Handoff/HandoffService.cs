@@ -13,9 +13,11 @@ internal sealed class HandoffService(
     ListenerRegistry listeners,
     IHostApplicationLifetime lifetime,
     IOptions<NetStreamTransportOptions> options,
+    NetStreamMetrics metrics,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private CancellationTokenRegistration _started;
+    private CancellationTokenRegistration _stopped;
     private HandoffServer? _server;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -26,7 +28,7 @@ internal sealed class HandoffService(
             {
                 factory.HandoffStarted();
                 var logger = loggerFactory.CreateLogger("NetStream.Transport");
-                _server = new HandoffServer(path, handoff.Timeout, listeners, lifetime.StopApplication, logger);
+                _server = new HandoffServer(path, handoff.Timeout, listeners, lifetime.StopApplication, logger, metrics);
                 try
                 {
                     _server.Start();
@@ -34,6 +36,13 @@ internal sealed class HandoffService(
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
                 {
                     Log.HandoffAborted(logger, Environment.ProcessId, $"cannot listen at {path} for a successor: {e.Message}");
+                }
+            });
+            _stopped = lifetime.ApplicationStopped.Register(() =>
+            {
+                if (_server is { CompletedAt: > 0 } server)
+                {
+                    metrics.HandoffDrained(System.Diagnostics.Stopwatch.GetElapsedTime(server.CompletedAt));
                 }
             });
         }
@@ -46,6 +55,7 @@ internal sealed class HandoffService(
     public async ValueTask DisposeAsync()
     {
         _started.Dispose();
+        _stopped.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync().ConfigureAwait(false);
