@@ -267,10 +267,20 @@ public sealed class EngineTests
         long ticks = 0;
         foreach (var task in Directory.GetDirectories("/proc/self/task"))
         {
-            var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+            string name, stat;
+            try
+            {
+                name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // a thread of another test ended meanwhile
+            }
+
             if (name.StartsWith(EpollLoop.ThreadNamePrefix, StringComparison.Ordinal) && name.EndsWith($"/{threads}", StringComparison.Ordinal))
             {
-                var fields = File.ReadAllText(Path.Combine(task, "stat")).Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var fields = stat.Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
             }
         }

@@ -78,6 +78,8 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
 
             if (Interlocked.Exchange(ref _busy, 1) != 0)
             {
+                // Its hello read first: a socket closed with a message unread resets, and the answer would be lost.
+                TryReceive(peer);
                 TrySend(peer, new HandoffMessage { Error = "busy: a handoff to another process is under way" });
                 Log.HandoffBusy(logger, known.ProcessId);
                 metrics.Handoff("sent", "busy");
@@ -154,6 +156,22 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
         {
             Log.HandoffAborted(logger, successor, e.Message);
             return false;
+        }
+    }
+
+    private void TryReceive(Socket peer)
+    {
+        try
+        {
+            peer.ReceiveTimeout = (int)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
+            foreach (var descriptor in HandoffWire.Receive(peer).Descriptors)
+            {
+                Descriptor.Close((ulong)descriptor);
+            }
+        }
+        catch (Exception e) when (e is SocketException or InvalidDataException)
+        {
+            // Whatever it said: it is told the same.
         }
     }
 

@@ -53,9 +53,13 @@ internal static unsafe class ScmRights
             using var lease = new DescriptorLease(socket.SafeHandle);
             ObjectDisposedException.ThrowIf(!lease.IsHeld, socket);
 
-            if (EpollNative.SendMessage((int)socket.SafeHandle.DangerousGetHandle(), &message, EpollNative.MsgNoSignal) < 0)
+            while (EpollNative.SendMessage((int)socket.SafeHandle.DangerousGetHandle(), &message, EpollNative.MsgNoSignal) < 0)
             {
-                throw new SocketException(Marshal.GetLastPInvokeError());
+                // A signal (the runtime's, a child's) interrupts a blocking call: it is made again.
+                if (Marshal.GetLastPInvokeError() is var errno && errno != Errno.EINTR)
+                {
+                    throw new SocketException(errno);
+                }
             }
         }
     }
@@ -85,10 +89,13 @@ internal static unsafe class ScmRights
             // Blocking, whatever the runtime made of the socket (its async operations leave it non-blocking): the
             // socket's receive timeout (SO_RCVTIMEO) bounds the wait.
             EpollNative.SetNonBlocking((int)socket.SafeHandle.DangerousGetHandle(), "a handoff socket", nonBlocking: false);
-            received = EpollNative.ReceiveMessage((int)socket.SafeHandle.DangerousGetHandle(), &message, inheritable ? 0 : MsgCmsgCloexec);
-            if (received < 0)
+            while ((received = EpollNative.ReceiveMessage((int)socket.SafeHandle.DangerousGetHandle(), &message, inheritable ? 0 : MsgCmsgCloexec)) < 0)
             {
-                throw new SocketException(Marshal.GetLastPInvokeError());
+                // Interrupted by a signal: made again (the receive timeout starts over).
+                if (Marshal.GetLastPInvokeError() is var errno && errno != Errno.EINTR)
+                {
+                    throw new SocketException(errno);
+                }
             }
         }
 
