@@ -87,7 +87,7 @@ public sealed class HandoffTests
 
 
     [Fact]
-    public async Task Kestrel_hands_its_endpoint_to_the_next_app()
+    public async Task Kestrel_hands_its_endpoint_an_AcceptShards_group_to_the_next_app()
     {
         var handoff = Path.Combine(Listeners.TempDirectory(), "handoff.sock");
         using var timeout = KestrelApp.Timeout();
@@ -95,19 +95,21 @@ public sealed class HandoffTests
             kestrel => kestrel.Listen(IPAddress.Loopback, 0),
             web => web.MapGet("/", () => "old"),
             timeout.Token,
-            options => options.Handoff.Path = handoff);
+            options => (options.Handoff.Path, options.AcceptShards) = (handoff, 2));
 
         await using var successor = await KestrelApp.StartAsync(
             kestrel => kestrel.Listen(old.EndPoint),
             web => web.MapGet("/", () => "new"),
             timeout.Token,
-            options => options.Handoff.Path = handoff);
+            options => (options.Handoff.Path, options.AcceptShards) = (handoff, 2));
 
         await WhenCancelled(old.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
         await old.StopAsync();
         using var http = new System.Net.Http.HttpClient { BaseAddress = old.BaseAddress };
         Assert.Equal("new", await http.GetStringAsync("/", timeout.Token));
         Assert.Equal(old.EndPoint.Port, successor.EndPoint.Port);
+        // Both sockets of the group were taken (none bound anew beside them, none left open unused).
+        Assert.Equal(2, NetStream.Tests.Transport.AcceptShardsTests.ListeningSocketsOn(old.EndPoint.Port));
     }
 
     [Fact]

@@ -76,7 +76,7 @@ public sealed class AcceptShardsTests
     }
 
     /// <summary>TCP sockets listening on <paramref name="port"/> in this network namespace (<c>/proc/net/tcp</c> and <c>tcp6</c>, state 0A).</summary>
-    private static int ListeningSocketsOn(int port)
+    internal static int ListeningSocketsOn(int port)
     {
         var hexPort = ":" + port.ToString("X4", CultureInfo.InvariantCulture);
         return new[] { "/proc/net/tcp", "/proc/net/tcp6" }

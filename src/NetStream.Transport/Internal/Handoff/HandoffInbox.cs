@@ -13,11 +13,11 @@ namespace NetStream.Transport.Internal.Handoff;
 internal sealed class HandoffInbox
 {
     private readonly Socket? _peer;
-    private readonly Dictionary<string, int> _sockets;
+    private readonly Dictionary<string, Queue<int>> _sockets;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
 
-    private HandoffInbox(Socket? peer, Dictionary<string, int> sockets, ILogger logger, NetStreamMetrics metrics)
+    private HandoffInbox(Socket? peer, Dictionary<string, Queue<int>> sockets, ILogger logger, NetStreamMetrics metrics)
     {
         _peer = peer;
         _sockets = sockets;
@@ -25,8 +25,6 @@ internal sealed class HandoffInbox
         _metrics = metrics;
     }
 
-    /// <summary>How many offered sockets are still to be taken.</summary>
-    public int Count => _sockets.Count;
 
     /// <summary>Asks the process at <paramref name="path"/> for its sockets; an empty inbox when there is none, or it fails.</summary>
     public static HandoffInbox Receive(string path, TimeSpan timeout, ILogger logger, NetStreamMetrics metrics)
@@ -87,14 +85,20 @@ internal sealed class HandoffInbox
                 throw new InvalidDataException($"the peer offered {manifest.Count} sockets and sent {received.Count} descriptors");
             }
 
-            var sockets = new Dictionary<string, int>(StringComparer.Ordinal);
+            // Several sockets share an address in an AcceptShards group: each bind of it takes the next.
+            var sockets = new Dictionary<string, Queue<int>>(StringComparer.Ordinal);
             for (var i = 0; i < manifest.Count; i++)
             {
-                var actual = Check(received[i], manifest[i]);
-                sockets[Key(actual)] = received[i];
+                var key = Key(Check(received[i], manifest[i]));
+                if (!sockets.TryGetValue(key, out var queue))
+                {
+                    sockets[key] = queue = new Queue<int>();
+                }
+
+                queue.Enqueue(received[i]);
             }
 
-            Log.HandoffReceived(logger, sockets.Count, path);
+            Log.HandoffReceived(logger, received.Count, path);
             metrics.Handoff("received");
             return new HandoffInbox(peer, sockets, logger, metrics);
         }
@@ -122,7 +126,7 @@ internal sealed class HandoffInbox
 
         lock (_sockets)
         {
-            if (!_sockets.Remove(Key(endPoint), out var descriptor))
+            if (!_sockets.TryGetValue(Key(endPoint), out var queue) || !queue.TryDequeue(out var descriptor))
             {
                 return null;
             }
@@ -137,10 +141,13 @@ internal sealed class HandoffInbox
     {
         lock (_sockets)
         {
-            foreach (var (address, descriptor) in _sockets)
+            foreach (var (address, queue) in _sockets)
             {
-                Log.HandoffSocketUnused(_logger, address);
-                Descriptor.Close((ulong)descriptor);
+                foreach (var descriptor in queue)
+                {
+                    Log.HandoffSocketUnused(_logger, address);
+                    Descriptor.Close((ulong)descriptor);
+                }
             }
 
             _sockets.Clear();
