@@ -184,10 +184,15 @@ public sealed partial class NetStreamListener : IConnectionListener
     internal bool IsUnbound => Volatile.Read(ref _unbindCalled) != 0;
 
     /// <summary>
-    /// The socket now serves the process it was handed to: unbinding closes this process's descriptor only, and leaves
-    /// a Unix socket's file where it is.
+    /// The socket now serves the process it was handed to: this one stops accepting at once (what the kernel completes
+    /// from now on waits in the queue for the successor) and closes its descriptor only, leaving a Unix socket's file
+    /// where it is. Accepts return <see langword="null"/>, as after an unbind.
     /// </summary>
-    internal void HandedOff() => Volatile.Write(ref _handedOff, 1);
+    internal void HandedOff()
+    {
+        Volatile.Write(ref _handedOff, 1);
+        UnbindAsync().AsTask().GetAwaiter().GetResult(); // completes synchronously: unbinding does not wait
+    }
 
     /// <summary>Whether the listening socket came from outside (an inherited or passed descriptor), not bound here.</summary>
     internal bool IsInherited { get; }
