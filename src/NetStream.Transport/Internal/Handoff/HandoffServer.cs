@@ -13,6 +13,9 @@ namespace NetStream.Transport.Internal.Handoff;
 /// </summary>
 internal sealed partial class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics) : IAsyncDisposable
 {
+    /// <summary>How long a completed handoff waits before it stops the host (see where it is used).</summary>
+    private static readonly TimeSpan FirstRequestGrace = TimeSpan.FromMilliseconds(250);
+
     private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
     private readonly CancellationTokenSource _stopping = new();
     private Task _serving = Task.CompletedTask;
@@ -92,7 +95,9 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
                 {
                     CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                     metrics.Handoff("sent");
-                    stopApplication();
+                    // Accepting stopped already. The stop waits a moment for connections accepted just before to send
+                    // their first request: a host's graceful stop closes connections that have none in progress.
+                    _ = Task.Delay(FirstRequestGrace).ContinueWith(_ => stopApplication(), TaskScheduler.Default);
                 }
                 else
                 {
