@@ -51,29 +51,7 @@ public sealed class IncomingCpuTests
         Assert.Contains("NetStream:IncomingCpu = 'True': needs Engine = Epoll", result.FailureMessage);
     }
 
-    /// <summary>The epoll loop threads of this process (<c>ns-epoll i/n</c>) and the CPUs each may run on.</summary>
-    private static IEnumerable<(string Name, string Cpus)> LoopThreadCpus()
-    {
-        foreach (var task in Directory.GetDirectories("/proc/self/task"))
-        {
-            string name, status;
-            try
-            {
-                name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
-                status = File.ReadAllText(Path.Combine(task, "status"));
-            }
-            catch (IOException)
-            {
-                continue; // the thread ended meanwhile
-            }
-
-            if (!name.StartsWith(EpollLoop.ThreadNamePrefix, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var list = status.Split('\n').First(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))["Cpus_allowed_list:".Length..].Trim();
-            yield return (name, list);
-        }
-    }
+    /// <summary>The epoll loop threads of this process and the CPUs each may run on (<c>Cpus_allowed_list</c>).</summary>
+    private static IEnumerable<(string Name, string Cpus)> LoopThreadCpus() => LoopThreads.Read("status")
+        .Select(t => (t.Name, t.Text.Split('\n').First(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))["Cpus_allowed_list:".Length..].Trim()));
 }

@@ -262,29 +262,8 @@ public sealed class EngineTests
     }
 
     /// <summary>utime + stime of the loop threads of the engine with <paramref name="threads"/> loops.</summary>
-    private static long LoopCpuTicks(int threads)
-    {
-        long ticks = 0;
-        foreach (var task in Directory.GetDirectories("/proc/self/task"))
-        {
-            string name, stat;
-            try
-            {
-                name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
-                stat = File.ReadAllText(Path.Combine(task, "stat"));
-            }
-            catch (IOException)
-            {
-                continue; // a thread of another test ended meanwhile
-            }
-
-            if (name.StartsWith(EpollLoop.ThreadNamePrefix, StringComparison.Ordinal) && name.EndsWith($"/{threads}", StringComparison.Ordinal))
-            {
-                var fields = stat.Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
-            }
-        }
-
-        return ticks;
-    }
+    private static long LoopCpuTicks(int threads) => LoopThreads.Read("stat")
+        .Where(t => t.Name.EndsWith($"/{threads}", StringComparison.Ordinal))
+        .Select(t => t.Text.Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        .Sum(fields => long.Parse(fields[11]) + long.Parse(fields[12]));
 }
