@@ -61,6 +61,9 @@ internal static partial class HostingLog
     [LoggerMessage(118, LogLevel.Information, "NetStream endpoint {Name} takes its listening socket back from systemd (descriptor {Descriptor}, FDNAME={Name}): no connection waiting in its backlog is lost.")]
     public static partial void StoredSocketTaken(ILogger logger, string name, int descriptor);
 
-    [LoggerMessage(119, LogLevel.Warning, "NetStream endpoint {Name}: systemd passed a socket named {Name} bound to {Passed}, not to {Wanted} as the endpoint's Url now says; it binds anew and leaves that socket alone.")]
+    [LoggerMessage(119, LogLevel.Warning, "NetStream endpoint {Name}: systemd passed a socket named {Name} bound to {Passed}, not to {Wanted} as the endpoint's Url now says; it binds anew, and that socket leaves the store.")]
     public static partial void StoredSocketMismatch(ILogger logger, string name, string passed, string wanted);
+
+    [LoggerMessage(120, LogLevel.Information, "systemd passed a socket named {Name} that no endpoint binds any more: removed from its store (FDSTOREREMOVE) and closed.")]
+    public static partial void StoredSocketRemoved(ILogger logger, string name);
 }

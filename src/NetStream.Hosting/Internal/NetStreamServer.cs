@@ -47,6 +47,9 @@ internal sealed partial class NetStreamServer(
     /// <summary>The listeners bound by <see cref="StartAsync"/> (for tests).</summary>
     internal IReadOnlyList<NetStreamListener> BoundListeners => _endpoints.Select(e => e.Listener).ToList();
 
+    /// <summary>Passed sockets no endpoint took, by descriptor and name (see <see cref="StartAsync"/>).</summary>
+    internal IReadOnlyList<(int Descriptor, string Name)> StaleStored { get; private set; } = [];
+
     /// <summary>
     /// The endpoints whose listening socket systemd's store can keep across a restart: TCP, bound by this process (not
     /// passed by systemd or inherited), one socket (not an <c>AcceptShards</c> group); by endpoint name.
@@ -88,6 +91,11 @@ internal sealed partial class NetStreamServer(
             await StopListenersAsync().ConfigureAwait(false);
             throw;
         }
+
+        // Sockets systemd passed that no endpoint took: with a store, ones a process before stored for endpoints that are
+        // gone or moved. Removed from the store once the host has started (SystemdNotify), or they would listen on.
+        StaleStored = [.. systemd.Passed.Where(p => !systemdUsers.ContainsKey((ulong)p.Descriptor) && p.Name is not null)
+            .Select(p => (p.Descriptor, p.Name!))];
 
         if (systemdUsers.Count > 0)
         {
@@ -191,19 +199,12 @@ internal sealed partial class NetStreamServer(
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
 
-        if (endPoint is IPEndPoint { Port: > 0 } wanted && systemd.Named(name) is { } stored && !systemdUsers.ContainsKey((ulong)stored))
+        if (endPoint is IPEndPoint { Port: > 0 } wanted && StoredSocketFor(name, wanted, systemd, systemdUsers) is { } stored)
         {
             // A restart under systemd: this endpoint's socket, put into systemd's store by the process before.
-            if (LocalEndPointOf(stored) is { } storedAt && storedAt.Equals(wanted))
-            {
-                systemdUsers.Add((ulong)stored, name);
-                HostingLog.StoredSocketTaken(logger, name, stored);
-                endPoint = new TakenFileHandleEndPoint((ulong)stored);
-            }
-            else
-            {
-                HostingLog.StoredSocketMismatch(logger, name, LocalEndPointOf(stored)?.ToString() ?? "an unknown address", wanted.ToString());
-            }
+            systemdUsers.Add((ulong)stored, name);
+            HostingLog.StoredSocketTaken(logger, name, stored);
+            endPoint = new TakenFileHandleEndPoint((ulong)stored);
         }
 
         if (configuration.GetSection($"{key}:Hooks").Exists())
@@ -260,6 +261,30 @@ internal sealed partial class NetStreamServer(
             // The transport says what failed; the key says which endpoint it was.
             throw new InvalidOperationException($"{key}:Url = '{endpointOptions.Url}': {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The passed socket, not yet taken, bound where the endpoint binds: the one named after the endpoint, else any (an
+    /// endpoint renamed since its socket was stored). A socket of the endpoint's name bound elsewhere is said and left.
+    /// </summary>
+    private int? StoredSocketFor(string name, IPEndPoint wanted, SystemdSockets systemd, Dictionary<ulong, string> systemdUsers)
+    {
+        var free = systemd.Passed.Where(p => !systemdUsers.ContainsKey((ulong)p.Descriptor)).ToList();
+        foreach (var (descriptor, passedName) in free.OrderByDescending(p => p.Name == name))
+        {
+            var at = LocalEndPointOf(descriptor);
+            if (wanted.Equals(at))
+            {
+                return descriptor;
+            }
+
+            if (passedName == name)
+            {
+                HostingLog.StoredSocketMismatch(logger, name, at?.ToString() ?? "an unknown address", wanted.ToString());
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The address a passed socket is bound to, read without taking the descriptor.</summary>

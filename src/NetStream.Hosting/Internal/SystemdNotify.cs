@@ -39,8 +39,9 @@ internal sealed class SystemdNotify(NetStreamServer server, IHostApplicationLife
             _socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
             _socket.Connect(endPoint);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or ArgumentException)
         {
+            // ArgumentException: a path longer than a Unix socket's address holds.
             HostingLog.SystemdNotifyFailed(logger, path, e.Message);
             _socket?.Dispose();
             _socket = null;
@@ -66,6 +67,14 @@ internal sealed class SystemdNotify(NetStreamServer server, IHostApplicationLife
         var stored = 0;
         if (StoreSize > 0)
         {
+            foreach (var (descriptor, name) in server.StaleStored)
+            {
+                // Stored for an endpoint that is gone or moved: out of the store, and closed here, or it listens on.
+                Send($"FDSTOREREMOVE=1\nFDNAME={name}");
+                Descriptor.Close((ulong)descriptor);
+                HostingLog.StoredSocketRemoved(logger, name);
+            }
+
             foreach (var (name, listener) in server.StorableListeners)
             {
                 if (stored == StoreSize)
@@ -92,7 +101,7 @@ internal sealed class SystemdNotify(NetStreamServer server, IHostApplicationLife
             HostingLog.SystemdStored(logger, name);
             return true;
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
         {
             HostingLog.SystemdNotifyFailed(logger, Environment.GetEnvironmentVariable("NOTIFY_SOCKET") ?? string.Empty, e.Message);
             return false;

@@ -111,6 +111,11 @@ internal sealed class SystemdSockets
         };
     }
 
+    /// <summary>Every passed socket: its descriptor and its name (null when systemd named none).</summary>
+    public IEnumerable<(int Descriptor, string? Name)> Passed => _problem is not null
+        ? []
+        : Enumerable.Range(0, Count).Select(i => (FirstDescriptor + i, _names?[i]));
+
     /// <summary>The descriptor of the one passed socket named <paramref name="name"/>, if exactly one is.</summary>
     public int? Named(string name)
     {

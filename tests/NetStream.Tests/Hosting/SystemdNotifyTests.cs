@@ -73,20 +73,39 @@ public sealed class SystemdNotifyTests
         await waiting.SendAsync("between"u8.ToArray());
 
         environment["STORED"] = stored.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using var second = ChildProcess.Start("/usr/bin/perl", ["-e", Systemd, "--", EchoServerSample.DotnetHost(), .. Sample($"tcp://127.0.0.1:{port}", directory)], environment);
-        Descriptor.Close((ulong)stored); // the child has its own copy now
+        using (var second = ChildProcess.Start("/usr/bin/perl", ["-e", Systemd, "--", EchoServerSample.DotnetHost(), .. Sample($"tcp://127.0.0.1:{port}", directory)], environment))
+        {
+            try
+            {
+                await second.WaitForLineAsync(line => line.Contains("takes its listening socket back from systemd"), Timeout);
+                waiting.Shutdown(SocketShutdown.Send);
+                Assert.Equal("between", Encoding.ASCII.GetString(await Listeners.ReceiveAsync(waiting, 100)));
+                // Taken from systemd's store, where it stays: not stored again.
+                Assert.StartsWith("READY=1\nSTATUS=NetStream: 2 endpoints serving, 0 listening sockets put into systemd's store", (await ReceiveAsync(notify)).Message);
+            }
+            finally
+            {
+                second.SendSigterm();
+                await second.WaitForExitAsync(Timeout);
+                Assert.Equal("STOPPING=1", (await ReceiveAsync(notify)).Message);
+            }
+        }
+
+        // The endpoint moved (a new port): the stored socket no longer belongs to any endpoint, and leaves the store.
+        using var third = ChildProcess.Start("/usr/bin/perl", ["-e", Systemd, "--", EchoServerSample.DotnetHost(), .. Sample("tcp://127.0.0.1:0", directory)], environment);
+        Descriptor.Close((ulong)stored); // the children have their own copies
         try
         {
-            await second.WaitForLineAsync(line => line.Contains("takes its listening socket back from systemd"), Timeout);
-            waiting.Shutdown(SocketShutdown.Send);
-            Assert.Equal("between", Encoding.ASCII.GetString(await Listeners.ReceiveAsync(waiting, 100)));
-            // Taken from systemd's store, where it stays: not stored again.
-            Assert.StartsWith("READY=1\nSTATUS=NetStream: 2 endpoints serving, 0 listening sockets put into systemd's store", (await ReceiveAsync(notify)).Message);
+            Assert.Equal("FDSTOREREMOVE=1\nFDNAME=Echo", (await ReceiveAsync(notify)).Message);
+            var (moved, descriptors) = await ReceiveAsync(notify);
+            Assert.Equal("FDSTORE=1\nFDNAME=Echo", moved);
+            Descriptor.Close((ulong)Assert.Single(descriptors));
+            Assert.StartsWith("READY=1", (await ReceiveAsync(notify)).Message);
         }
         finally
         {
-            second.SendSigterm();
-            await second.WaitForExitAsync(Timeout);
+            third.SendSigterm();
+            await third.WaitForExitAsync(Timeout);
         }
     }
 

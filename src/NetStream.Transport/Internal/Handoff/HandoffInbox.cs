@@ -52,6 +52,13 @@ internal sealed class HandoffInbox
                 return new HandoffInbox(null, [], logger, metrics);
             }
 
+            // Only a process of this user (or root) may hand sockets to this one: a stranger's socket adopted without a
+            // word would serve where a bind of our own would have failed, and the stranger would keep a copy.
+            if (PeerCredentials.Read(peer) is not { } owner || (owner.UserId != ProcessUser.Id && owner.UserId != 0))
+            {
+                throw new InvalidDataException($"the process there runs as another user ({PeerCredentials.Read(peer)?.UserId.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"})");
+            }
+
             HandoffWire.Send(peer, new HandoffMessage { Hello = HandoffMessage.Protocol, ProcessId = Environment.ProcessId });
             var (offer, stray) = HandoffWire.Receive(peer);
             received.AddRange(stray);
@@ -102,8 +109,9 @@ internal sealed class HandoffInbox
             metrics.Handoff("received");
             return new HandoffInbox(peer, sockets, logger, metrics);
         }
-        catch (Exception e) when (e is InvalidDataException or SocketException or IOException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever failed (the peer, a descriptor that is not what it says), nothing received is kept.
             foreach (var descriptor in received)
             {
                 Descriptor.Close((ulong)descriptor);
@@ -162,7 +170,7 @@ internal sealed class HandoffInbox
         {
             HandoffWire.Send(_peer, new HandoffMessage { Started = true });
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
         {
             Log.HandoffRefused(_logger, "the old process", $"it went away before it was told to stop ({e.Message}); it serves on with this one");
         }

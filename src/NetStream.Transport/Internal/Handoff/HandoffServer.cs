@@ -11,7 +11,7 @@ namespace NetStream.Transport.Internal.Handoff;
 /// listeners are released (no <c>shutdown</c>, which would stop the socket for the successor too; a Unix socket's file
 /// stays) and <paramref name="stopApplication"/> stops this process, which drains its connections.
 /// </summary>
-internal sealed partial class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics) : IAsyncDisposable
+internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics) : IAsyncDisposable
 {
     /// <summary>How long a completed handoff waits before it stops the host (see where it is used).</summary>
     private static readonly TimeSpan FirstRequestGrace = TimeSpan.FromMilliseconds(250);
@@ -44,9 +44,6 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
         _stopping.Dispose();
     }
 
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial int GetEffectiveUserId();
-
     private async Task ServeAsync()
     {
         while (!_stopping.IsCancellationRequested)
@@ -56,13 +53,30 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
             {
                 peer = await _socket.AcceptAsync(_stopping.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
                 return;
             }
+            catch (SocketException e)
+            {
+                // Out of descriptors, say: said, and tried again after a pause, not spun on.
+                Log.HandoffAborted(logger, -1, $"accepting a successor at {path} failed: {e.Message}");
+                await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
 
             // A peer that is not allowed, or a second successor while one is served, is answered at once.
-            _ = Task.Run(() => Serve(peer));
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    Serve(peer);
+                }
+                catch (Exception e)
+                {
+                    Log.HandoffAborted(logger, -1, e.Message);
+                }
+            });
         }
     }
 
@@ -71,7 +85,7 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
         using (peer)
         {
             var credentials = PeerCredentials.Read(peer);
-            var uid = GetEffectiveUserId();
+            var uid = ProcessUser.Id;
             if (credentials is not { } known || (known.UserId != uid && known.UserId != 0))
             {
                 Log.HandoffPeerRefused(logger, credentials?.UserId ?? -1, credentials?.ProcessId ?? -1, uid);
@@ -137,6 +151,10 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
             }
 
             Log.HandoffOffered(logger, offered.Count, successor);
+
+            // The successor has the sockets: from here its word, or its end (the socket closes when it exits), decides.
+            // A time limit would leave both serving for good when a slow start outlasted it.
+            peer.ReceiveTimeout = 0;
             var (answer, more) = HandoffWire.Receive(peer);
             foreach (var descriptor in more)
             {
@@ -174,7 +192,7 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
                 Descriptor.Close((ulong)descriptor);
             }
         }
-        catch (Exception e) when (e is SocketException or InvalidDataException)
+        catch (Exception e) when (e is SocketException or InvalidDataException or IOException)
         {
             // Whatever it said: it is told the same.
         }
@@ -186,7 +204,7 @@ internal sealed partial class HandoffServer(string path, TimeSpan timeout, Liste
         {
             HandoffWire.Send(peer, message);
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or IOException)
         {
             // It is gone: nothing to tell.
         }

@@ -194,10 +194,11 @@ internal static partial class ListenSocket
 
         if (result != 0)
         {
-            var error = new SocketException(Marshal.GetLastPInvokeError());
-            throw error.SocketErrorCode == SocketError.AddressAlreadyInUse
-                ? new AddressInUseException($"{endPoint} is already in use.", error)
-                : new IOException($"Binding {endPoint} failed: {error.Message}{BindHint(endPoint, error.SocketErrorCode)}", error);
+            // An errno, not a SocketError: compared as one.
+            var errno = Marshal.GetLastPInvokeError();
+            throw errno == EAddrInUse
+                ? new AddressInUseException($"{endPoint} is already in use.")
+                : new IOException($"Binding {endPoint} failed: {Marshal.GetPInvokeErrorMessage(errno)}{BindHint(endPoint, errno == EAcces ? SocketError.AccessDenied : SocketError.SocketError)}");
         }
     }
 
@@ -217,6 +218,9 @@ internal static partial class ListenSocket
         bound.Dispose();
         return new Socket(new SafeSocketHandle(duplicate, ownsHandle: true));
     }
+
+    private const int EAcces = 13;
+    private const int EAddrInUse = 98;
 
     [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
     private static unsafe partial int BindNative(int socket, byte* address, int length);

@@ -20,7 +20,7 @@ internal static unsafe class ScmRights
     private static readonly int HeaderLength = sizeof(nuint) + 2 * sizeof(int);
 
     /// <summary>Sends <paramref name="data"/> (at least one byte) with <paramref name="descriptors"/> attached.</summary>
-    /// <exception cref="SocketException">The send failed (the errno).</exception>
+    /// <exception cref="IOException">The send failed (the errno's name).</exception>
     public static void Send(Socket socket, ReadOnlySpan<byte> data, ReadOnlySpan<int> descriptors)
     {
         if (data.IsEmpty || descriptors.Length > MaxDescriptors)
@@ -58,7 +58,7 @@ internal static unsafe class ScmRights
                 // A signal (the runtime's, a child's) interrupts a blocking call: it is made again.
                 if (Marshal.GetLastPInvokeError() is var errno && errno != Errno.EINTR)
                 {
-                    throw new SocketException(errno);
+                    throw Failed("sendmsg", errno);
                 }
             }
         }
@@ -69,7 +69,7 @@ internal static unsafe class ScmRights
     /// <paramref name="inheritable"/>. Blocks as the socket does (its receive timeout included).
     /// </summary>
     /// <returns>The bytes received (0: the peer closed) and the descriptors, now this process's to close.</returns>
-    /// <exception cref="SocketException">The receive failed (the errno), or the kernel dropped descriptors that did not fit (EMSGSIZE).</exception>
+    /// <exception cref="IOException">The receive failed or timed out, or the kernel dropped descriptors that did not fit.</exception>
     public static (int Length, int[] Descriptors) Receive(Socket socket, Span<byte> data, bool inheritable = false)
     {
         const int MsgCmsgCloexec = 0x40000000;
@@ -94,7 +94,7 @@ internal static unsafe class ScmRights
                 // Interrupted by a signal: made again (the receive timeout starts over).
                 if (Marshal.GetLastPInvokeError() is var errno && errno != Errno.EINTR)
                 {
-                    throw new SocketException(errno);
+                    throw Failed("recvmsg", errno);
                 }
             }
         }
@@ -123,11 +123,15 @@ internal static unsafe class ScmRights
                 Descriptor.Close((ulong)descriptor);
             }
 
-            throw new SocketException(90); // EMSGSIZE: more descriptors came than fit, and the kernel closed the rest
+            throw new IOException("recvmsg: more descriptors came than fit (MSG_CTRUNC), and the kernel closed the rest");
         }
 
         return ((int)received, [.. descriptors]);
     }
+
+    /// <summary>A failed call, named with its errno (EAGAIN: the socket's timeout passed).</summary>
+    private static IOException Failed(string call, int errno) =>
+        new(errno == Errno.EAGAIN ? $"{call} timed out" : $"{call} failed: {Errno.Name(errno)} ({Marshal.GetPInvokeErrorMessage(errno)})");
 
     private static int Align(int length) => (length + sizeof(nuint) - 1) & ~(sizeof(nuint) - 1);
 }

@@ -31,6 +31,7 @@ internal sealed partial class EpollAcceptor : IConnectionAcceptor, IEpollHandler
     private int _emptyAt;
     private bool _waiting;
     private bool _closed;
+    private int _accepting;   // accept4 calls past the closed check, and not yet returned
 
     public EpollAcceptor(EpollLoop loop, Socket listener)
     {
@@ -138,6 +139,16 @@ internal sealed partial class EpollAcceptor : IConnectionAcceptor, IEpollHandler
 
         Loop.Unregister(this, _fd);
         End(Closed);
+
+        // An accept4 already past the check holds the handle: the listener must not close the socket under it. The
+        // runtime would unblock that call by disconnecting the socket (connect AF_UNSPEC), which stops it listening
+        // for every process that shares it (a handoff's successor, systemd's store). accept4 does not block: a spin.
+        Interlocked.MemoryBarrier(); // _closed is seen by an accept that starts now, or it is counted here
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _accepting) != 0)
+        {
+            spin.SpinOnce();
+        }
     }
 
     private void End(int outcome)
@@ -157,6 +168,25 @@ internal sealed partial class EpollAcceptor : IConnectionAcceptor, IEpollHandler
 
     private int Accept(out int errno)
     {
+        Interlocked.Increment(ref _accepting);
+        try
+        {
+            return AcceptOnce(out errno);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _accepting);
+        }
+    }
+
+    private int AcceptOnce(out int errno)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            errno = Errno.EBADF;
+            return -1;
+        }
+
         using var lease = new DescriptorLease(_handle);
         if (!lease.IsHeld)
         {
