@@ -161,13 +161,22 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
             throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(NetStreamTransportOptions), errors);
         }
 
+        string? handedOverFile = null;
         if (Handoff()?.Take(endpoint) is { } handedOver)
         {
             Log.HandoffSocketTaken(_logger, endpoint);
+            // A Unix socket handed over keeps its file, which this process removes at its own final unbind (unless it
+            // hands the socket on in turn).
+            handedOverFile = endpoint is UnixDomainSocketEndPoint unix && unix.ToString() is { Length: > 0 } path && path[0] is not ('\0' or '@') ? path : null;
             endpoint = new TakenFileHandleEndPoint((ulong)handedOver);
         }
 
         var bound = ListenSocket.Create(endpoint, options, _logger);
+        if (handedOverFile is not null)
+        {
+            bound = bound with { UnixPath = handedOverFile };
+        }
+
         Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog?.ToString(CultureInfo.InvariantCulture) ?? "as its owner set it");
         if (bound.EndPoint is UnixDomainSocketEndPoint && SocketConfigurator.TcpOnlyOptionsSet(options) is { Count: > 0 } ignored)
         {

@@ -53,9 +53,10 @@ public sealed class HandoffTests
         Assert.True(File.Exists(unix));
         Assert.Equal("tcp"u8.ToArray(), await EchoClient.RoundTripAsync(tcp, "tcp"u8.ToArray()));
         Assert.Equal("unix"u8.ToArray(), await EchoClient.RoundTripAsync(new UnixDomainSocketEndPoint(unix), "unix"u8.ToArray()));
-        // And the successor offers them in turn.
+        // And the successor offers them in turn; stopping without a successor of its own, it removes the socket's file.
         Assert.True(File.Exists(handoff));
         await successor.StopAsync(Listeners.TimeoutToken());
+        Assert.False(File.Exists(unix));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace NetStream.Transport.Internal.Handoff;
 /// listeners are released (no <c>shutdown</c>, which would stop the socket for the successor too; a Unix socket's file
 /// stays) and <paramref name="stopApplication"/> stops this process, which drains its connections.
 /// </summary>
-internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics) : IAsyncDisposable
+internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics, CancellationToken stopping) : IAsyncDisposable
 {
     /// <summary>How long a completed handoff waits before it stops the host (see where it is used).</summary>
     private static readonly TimeSpan FirstRequestGrace = TimeSpan.FromMilliseconds(250);
@@ -90,6 +90,15 @@ internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegis
             {
                 Log.HandoffPeerRefused(logger, credentials?.UserId ?? -1, credentials?.ProcessId ?? -1, uid);
                 metrics.Handoff("sent", "not_allowed");
+                return;
+            }
+
+            if (stopping.IsCancellationRequested)
+            {
+                // Its listeners are being unbound: what it would send may be closed under the send.
+                TryReceive(peer);
+                TrySend(peer, new HandoffMessage { Error = "stopping: this process is shutting down" });
+                metrics.Handoff("sent", "stopping");
                 return;
             }
 

@@ -28,7 +28,7 @@ internal sealed class HandoffService(
             {
                 factory.HandoffStarted();
                 var logger = loggerFactory.CreateLogger("NetStream.Transport");
-                _server = new HandoffServer(path, handoff.Timeout, listeners, lifetime.StopApplication, logger, metrics);
+                _server = new HandoffServer(path, handoff.Timeout, listeners, lifetime.StopApplication, logger, metrics, lifetime.ApplicationStopping);
                 try
                 {
                     _server.Start();

@@ -90,10 +90,12 @@ internal static partial class ListenSocket
         }
 
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var bound = false;
         try
         {
             SocketConfigurator.BeforeBind(socket, options);
             BindUnixFile(socket, endPoint);
+            bound = true;
             if (isFile && options.UnixSocketFileMode is { } mode)
             {
                 UnixSocketFile.SetMode(path, mode);
@@ -107,6 +109,12 @@ internal static partial class ListenSocket
         catch
         {
             socket.Dispose();
+            if (bound && isFile)
+            {
+                // The file this bind made goes with it (the runtime no longer removes it: see BindUnixFile).
+                UnixSocketFile.Remove(path);
+            }
+
             throw;
         }
     }
@@ -216,7 +224,15 @@ internal static partial class ListenSocket
         }
 
         bound.Dispose();
-        return new Socket(new SafeSocketHandle(duplicate, ownsHandle: true));
+        try
+        {
+            return new Socket(new SafeSocketHandle(duplicate, ownsHandle: true));
+        }
+        catch
+        {
+            Descriptor.Close((ulong)duplicate);
+            throw;
+        }
     }
 
     private const int EAcces = 13;
