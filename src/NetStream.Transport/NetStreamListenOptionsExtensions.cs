@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using NetStream.Transport;
 using NetStream.Transport.Hooks;
 using NetStream.Transport.Internal;
 using NetStream.Transport.ProxyProtocol;
@@ -20,6 +21,24 @@ public static class NetStreamListenOptionsExtensions
     {
         ArgumentNullException.ThrowIfNull(listenOptions);
         KestrelHooks.InstallExplicit(listenOptions);
+        return listenOptions;
+    }
+
+    /// <summary>
+    /// Gives this endpoint transport options of its own, e.g. <c>listen.UseNetStreamTransport(o =&gt; o.Engine =
+    /// NetStreamEngine.Sockets)</c> or <c>o.AcceptShards = 4</c>: <paramref name="configure"/> changes a copy of the
+    /// <c>NetStream</c> options for this endpoint alone, checked when it is bound. The <c>accepted</c> hooks' options stay
+    /// shared (see <see cref="UseProxyProtocol"/> for the PROXY protocol's).
+    /// </summary>
+    /// <param name="listenOptions">The endpoint.</param>
+    /// <param name="configure">Changes this endpoint's options.</param>
+    public static ListenOptions UseNetStreamTransport(this ListenOptions listenOptions, Action<NetStreamTransportOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(listenOptions);
+        ArgumentNullException.ThrowIfNull(configure);
+        var endpoints = listenOptions.ApplicationServices.GetService<KestrelEndpointOptions>()
+            ?? throw new InvalidOperationException("UseNetStreamTransport needs NetStream as Kestrel's transport: call builder.WebHost.UseNetStream() first.");
+        endpoints.Add(listenOptions.EndPoint, configure);
         return listenOptions;
     }
 

@@ -44,6 +44,7 @@ public static class NetStreamServiceCollectionExtensions
                 sp.GetService<ILoggerFactory>()));
             services.AddMetrics();
             services.TryAddSingleton<ListenerRegistry>();
+            services.TryAddSingleton<KestrelEndpointOptions>();
             services.AddHostedService<NetStream.Transport.Internal.Handoff.HandoffService>();
             services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
             services.TryAddSingleton(sp => new AcceptedHookChain(

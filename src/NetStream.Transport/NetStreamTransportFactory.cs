@@ -27,6 +27,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
     private readonly IMemoryPoolFactory<byte>? _memoryPoolFactory;
     private readonly NetStreamMetrics _metrics;
     private readonly ListenerRegistry? _registry;
+    private readonly KestrelEndpointOptions? _endpointOptions;
     private readonly Lock _handoffLock = new();
     private HandoffInbox? _handoff;
 
@@ -78,6 +79,7 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         _newConnection = newConnection ?? services.GetService<INewConnectionHook>() ?? DefaultNewConnectionHook.Instance;
         _memoryPoolFactory = services.GetService<IMemoryPoolFactory<byte>>();
         _registry = services.GetService<ListenerRegistry>();
+        _endpointOptions = services.GetService<KestrelEndpointOptions>();
         _metrics = services.GetService<NetStreamMetrics>()
             ?? (services.GetService<IMeterFactory>() is { } meters ? new NetStreamMetrics(meters) : NetStreamMetrics.Shared);
     }
@@ -94,12 +96,12 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         _ => false,
     };
 
-    /// <summary>Binds <paramref name="endpoint"/> with the factory's options.</summary>
+    /// <summary>Binds <paramref name="endpoint"/> with the factory's options, or the endpoint's own (Kestrel's <c>listen.UseNetStreamTransport(...)</c>).</summary>
     /// <param name="endpoint">Where to listen.</param>
     /// <param name="cancellationToken">Unused: binding does not wait.</param>
     /// <exception cref="AddressInUseException">Another socket is bound there, or a process accepts on the Unix socket file.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new(BindGroup(endpoint, _options.Value));
+        new(BindGroup(endpoint, _endpointOptions?.For(endpoint, _options.Value) ?? _options.Value));
 
     /// <summary>
     /// Binds <paramref name="endpoint"/>: one listener, or for a TCP endpoint with <see cref="NetStreamTransportOptions.AcceptShards"/>

@@ -1,4 +1,7 @@
 using System.IO.Pipelines;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -168,6 +171,30 @@ public sealed class EngineTests
         }
 
         clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task A_kestrel_endpoint_picks_its_own_engine_and_shards()
+    {
+        using var timeout = KestrelApp.Timeout();
+        await using var app = await KestrelApp.StartAsync(
+            kestrel =>
+            {
+                kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseNetStreamTransport(o => (o.Engine, o.AcceptShards) = (NetStreamEngine.Sockets, 2)));
+                kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseNetStreamTransport(o => o.Engine = NetStreamEngine.Epoll));
+            },
+            web => web.MapGet("/", () => "engine"),
+            timeout.Token);
+        var listeners = app.App.Services.GetRequiredService<ListenerRegistry>().Listeners.ToList();
+
+        var ports = app.Addresses.Select(a => new Uri(a).Port).ToList();
+        Assert.Equal([NetStreamEngine.Sockets, NetStreamEngine.Sockets], listeners.Where(l => ((IPEndPoint)l.EndPoint).Port == ports[0]).Select(l => l.Engine));
+        Assert.Equal([NetStreamEngine.Epoll], listeners.Where(l => ((IPEndPoint)l.EndPoint).Port == ports[1]).Select(l => l.Engine));
+        foreach (var address in app.Addresses)
+        {
+            using var http = new System.Net.Http.HttpClient();
+            Assert.Equal("engine", await http.GetStringAsync(address, timeout.Token));
+        }
     }
 
     [Fact]
