@@ -45,6 +45,7 @@ public static class NetStreamServiceCollectionExtensions
             services.AddMetrics();
             services.TryAddSingleton<ListenerRegistry>();
             services.TryAddSingleton<KestrelEndpointOptions>();
+            services.TryAddSingleton<NetStream.Transport.Internal.Handoff.HandoffDrain>();
             services.AddHostedService<NetStream.Transport.Internal.Handoff.HandoffService>();
             services.TryAddSingleton(sp => new NetStreamMetrics(sp.GetRequiredService<IMeterFactory>()));
             services.TryAddSingleton(sp => new AcceptedHookChain(

@@ -30,6 +30,7 @@ public static class NetStreamWebHostBuilderExtensions
             // Kestrel asks the last registered factory first; NetStream declines what it cannot bind.
             services.AddSingleton<IConnectionListenerFactory>(sp => sp.GetRequiredService<NetStreamTransportFactory>());
             KestrelHooks.Register(services);
+            services.AddTransient<IStartupFilter, NetStream.Transport.Internal.Handoff.HandoffDrainStartupFilter>();
         });
     }
 }

@@ -98,6 +98,9 @@ public sealed class HandoffTests
             timeout.Token,
             options => (options.Handoff.Path, options.AcceptShards) = (handoff, 2));
 
+        using var keptAlive = await Listeners.ConnectAsync(old.EndPoint);
+        Assert.DoesNotContain("Connection: close", await GetAsync(keptAlive), StringComparison.OrdinalIgnoreCase);
+
         await using var successor = await KestrelApp.StartAsync(
             kestrel => kestrel.Listen(old.EndPoint),
             web => web.MapGet("/", () => "new"),
@@ -105,6 +108,9 @@ public sealed class HandoffTests
             options => (options.Handoff.Path, options.AcceptShards) = (handoff, 2));
 
         await WhenCancelled(old.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+        // Before its stop the old app answered its keep-alive connections' next request with Connection: close, so
+        // that their clients reconnect (to the successor) instead of racing the stop's close of idle connections.
+        Assert.Contains("Connection: close", await GetAsync(keptAlive), StringComparison.OrdinalIgnoreCase);
         await old.StopAsync();
         using var http = new System.Net.Http.HttpClient { BaseAddress = old.BaseAddress };
         Assert.Equal("new", await http.GetStringAsync("/", timeout.Token));
@@ -171,6 +177,24 @@ public sealed class HandoffTests
         offered.Dispose();
         var refused = await Assert.ThrowsAsync<SocketException>(() => Listeners.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    /// <summary>One HTTP/1.1 request on a kept-alive connection; the response's head and body as text.</summary>
+    private static async Task<string> GetAsync(Socket connection)
+    {
+        await connection.SendAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        var response = new StringBuilder();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(Listeners.Timeout);
+        // The body, "old", sent with a length or in chunks.
+        while (response.ToString() is var text && !text.EndsWith("\r\n\r\nold", StringComparison.Ordinal) && !text.EndsWith("old\r\n0\r\n\r\n", StringComparison.Ordinal))
+        {
+            var read = await connection.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            Assert.True(read > 0, $"the connection closed after: {response}");
+            response.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        return response.ToString();
     }
 
     private static Dictionary<string, string?> WithHandoff(string path, params string[] urls)

@@ -11,11 +11,8 @@ namespace NetStream.Transport.Internal.Handoff;
 /// listeners are released (no <c>shutdown</c>, which would stop the socket for the successor too; a Unix socket's file
 /// stays) and <paramref name="stopApplication"/> stops this process, which drains its connections.
 /// </summary>
-internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, Action stopApplication, ILogger logger, NetStreamMetrics metrics, CancellationToken stopping) : IAsyncDisposable
+internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegistry listeners, HandoffDrain drain, Action stopApplication, ILogger logger, NetStreamMetrics metrics, CancellationToken stopping) : IAsyncDisposable
 {
-    /// <summary>How long a completed handoff waits before it stops the host (see where it is used).</summary>
-    private static readonly TimeSpan FirstRequestGrace = TimeSpan.FromMilliseconds(250);
-
     private readonly Socket _socket = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
     private readonly CancellationTokenSource _stopping = new();
     private Task _serving = Task.CompletedTask;
@@ -118,9 +115,11 @@ internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegis
                 {
                     CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                     metrics.Handoff("sent");
-                    // Accepting stopped already. The stop waits a moment for connections accepted just before to send
-                    // their first request: a host's graceful stop closes connections that have none in progress.
-                    _ = Task.Delay(FirstRequestGrace).ContinueWith(_ => stopApplication(), TaskScheduler.Default);
+                    // Accepting stopped already. The stop waits a moment: connections accepted just before send their
+                    // first request, and keep-alive ones are answered with Connection: close (HandoffDrain), for a
+                    // host's graceful stop closes connections that have no request in progress.
+                    drain.Start();
+                    _ = Task.Delay(HandoffDrain.Grace).ContinueWith(_ => stopApplication(), TaskScheduler.Default);
                 }
                 else
                 {

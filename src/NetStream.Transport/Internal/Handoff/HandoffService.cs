@@ -14,6 +14,7 @@ internal sealed class HandoffService(
     IHostApplicationLifetime lifetime,
     IOptions<NetStreamTransportOptions> options,
     NetStreamMetrics metrics,
+    HandoffDrain drain,
     ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private CancellationTokenRegistration _started;
@@ -28,7 +29,7 @@ internal sealed class HandoffService(
             {
                 factory.HandoffStarted();
                 var logger = loggerFactory.CreateLogger("NetStream.Transport");
-                _server = new HandoffServer(path, handoff.Timeout, listeners, lifetime.StopApplication, logger, metrics, lifetime.ApplicationStopping);
+                _server = new HandoffServer(path, handoff.Timeout, listeners, drain, lifetime.StopApplication, logger, metrics, lifetime.ApplicationStopping);
                 try
                 {
                     _server.Start();
