@@ -191,7 +191,7 @@ public sealed partial class NetStreamListener : IConnectionListener
     internal void HandedOff()
     {
         Volatile.Write(ref _handedOff, 1);
-        UnbindAsync().AsTask().GetAwaiter().GetResult(); // completes synchronously: unbinding does not wait
+        Unbind();
     }
 
     /// <summary>Whether the listening socket came from outside (an inherited or passed descriptor), not bound here.</summary>
@@ -203,6 +203,12 @@ public sealed partial class NetStreamListener : IConnectionListener
     /// <summary>Stops listening: pending and later accepts return <see langword="null"/>; the Unix socket file is removed.</summary>
     /// <param name="cancellationToken">Unused: unbinding does not wait.</param>
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        Unbind();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Unbind()
     {
         if (Interlocked.Exchange(ref _unbindCalled, 1) == 0)
         {
@@ -236,8 +242,6 @@ public sealed partial class NetStreamListener : IConnectionListener
             CountNotAccepting(false);
             Log.Unbound(_logger, EndPoint);
         }
-
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Unbinds and frees the memory pool's idle blocks; connections already accepted go on working.</summary>

@@ -383,36 +383,37 @@ case_fd_exhaustion() {
 }
 
 # ================================================================ churn
-# churn_one NAME: connect/close cycles and resets mid-request, twice, each followed by a settle; writes the figures.
+# churn_round PORT: one round of connect/close cycles and resets mid-request; prints "RATE_CLOSE RATE_RESET ERRORS".
+churn_round() {
+    local out c1 c2 errs
+    out=$("$CHURN_C" "tcp:$1" "$CHURN" 32 120 close) || true
+    c1=$(kv rate "$out" 0) errs=$(($(kv errors "$out" 0) + $(kv not_started "$out" 0)))
+    out=$("$CHURN_C" "tcp:$1" "$RESETS" 32 60 reset:http) || true
+    c2=$(kv rate "$out" 0) errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
+    echo "$c1 $c2 $errs"
+}
+
+# churn_one NAME: three rounds, each followed by a settle; writes the figures. The collector's heap reaches its working
+# size over the first rounds (a first round that happened to leave it small would make round 2 look like growth), so
+# growth is judged from round 2 to round 3.
 churn_one() {
-    local name=$1 port=${PORT[$1]} f0 r0 f1 r1 f2 r2 f3 r3 f4 r4 f5 r5 f6 r6 c1 c2 errs=0 out
+    local name=$1 port=${PORT[$1]} f0 r0 f1 r1 f2 r2 f3 r3 f4 r4 f5 r5 f6 r6 c1 c2 errs e2 e3
     warm "$name" http
     sleep 1
     f0=$(fds "$name") r0=$(rss "$name")
-    out=$("$CHURN_C" "tcp:$port" "$CHURN" 32 120 close) || true
-    c1=$(kv rate "$out" 0) errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
-    out=$("$CHURN_C" "tcp:$port" "$RESETS" 32 60 reset:http) || true
-    c2=$(kv rate "$out" 0) errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
+    read -r c1 c2 errs < <(churn_round "$port")
     f1=$(fds "$name") r1=$(rss "$name")
     sleep "$SETTLE"
     f2=$(fds "$name") r2=$(rss "$name")
-    # Again: memory a settled server keeps must not grow from one round to the next.
-    out=$("$CHURN_C" "tcp:$port" "$CHURN" 32 120 close) || true
-    errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
-    out=$("$CHURN_C" "tcp:$port" "$RESETS" 32 60 reset:http) || true
-    errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
+    read -r _ _ e2 < <(churn_round "$port")
     f3=$(fds "$name") r3=$(rss "$name")
     sleep "$SETTLE"
     f4=$(fds "$name") r4=$(rss "$name")
-    # A third round: the collector's heap reaches its working size over the first rounds (a first round that happened
-    # to leave it small would make round 2 look like growth); growth is judged from round 2 to round 3.
-    out=$("$CHURN_C" "tcp:$port" "$CHURN" 32 120 close) || true
-    errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
-    out=$("$CHURN_C" "tcp:$port" "$RESETS" 32 60 reset:http) || true
-    errs=$((errs + $(kv errors "$out" 0) + $(kv not_started "$out" 0)))
+    read -r _ _ e3 < <(churn_round "$port")
     f5=$(fds "$name") r5=$(rss "$name")
     sleep "$SETTLE"
     f6=$(fds "$name") r6=$(rss "$name")
+    errs=$((errs + e2 + e3))
     echo "$(alive "$name") $(serving "$name" http) $f0 $f1 $f2 $f3 $f4 $f5 $f6 $r0 $r1 $r2 $r3 $r4 $r5 $r6 $c1 $c2 $errs" >"$WORK/$name.churn"
 }
 

@@ -11,6 +11,8 @@ namespace NetStream.Tests.Hosting;
 /// <c>DescriptorReserve</c>: a server whose connections would take its last file descriptors stops accepting first,
 /// so the runtime keeps the descriptors it needs (out of them, a .NET process dies), and resumes as they come back.
 /// </summary>
+// Counts the process's descriptors, which tests running beside it open and close: it runs alone.
+[Collection(NetStream.Tests.Transport.SerialSocketGroup.Name)]
 public sealed partial class DescriptorHeadroomTests(ITestOutputHelper output)
 {
     /// <summary>The child's RLIMIT_NOFILE from its start, as <c>ulimit -n</c> would set it.</summary>

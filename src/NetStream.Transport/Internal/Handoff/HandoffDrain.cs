@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
 
 namespace NetStream.Transport.Internal.Handoff;
 
@@ -25,9 +26,10 @@ internal sealed class HandoffDrain
 }
 
 /// <summary>Puts <see cref="HandoffDrain"/>'s <c>Connection: close</c> first in Kestrel's request pipeline.</summary>
-internal sealed class HandoffDrainStartupFilter(HandoffDrain drain) : IStartupFilter
+internal sealed class HandoffDrainStartupFilter(HandoffDrain drain, IOptions<NetStreamTransportOptions> options) : IStartupFilter
 {
-    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    // Without a handoff path no request pays for the check.
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => options.Value.Handoff.Path is null ? next : app =>
     {
         app.Use((context, nextMiddleware) =>
         {
