@@ -1,8 +1,9 @@
 """Restarts under load: the driver of run.sh (see there). Python 3.11, standard library only."""
-import argparse, asyncio, os, re, signal, socket, subprocess, sys, tempfile, time
+import argparse, asyncio, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--server", required=True)
+parser.add_argument("--h2client", required=True)
 parser.add_argument("--short", action="store_true")
 args = parser.parse_args()
 INTERVAL, DURATION = (1.0, 20.0) if args.short else (0.3, 120.0)
@@ -83,6 +84,7 @@ class Server:
 class Counts:
     def __init__(self):
         self.c = dict(refused=0, reset=0, slow_connects=0, bad=0, non2xx=0, ok=0)
+        self.connections = 0  # HTTP/2 connections the client opened (more than its 4: it followed the handoffs)
 
     def add(self, key, n=1):
         self.c[key] += n
@@ -169,15 +171,16 @@ def parse_wrk(text, counts):
         counts.add("bad")
 
 
-def parse_h2load(text, counts):
-    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
+def parse_h2client(text, counts):
+    m = re.search(r"h2client: ok=(\d+) errors=(\d+) non2xx=(\d+) bad=(\d+) connections=(\d+)", text)
     if not m:
         counts.add("bad")
         return
-    counts.add("ok", int(m[3]))
-    counts.add("bad", int(m[4]) + int(m[5]) + int(m[6]))
-    if m2 := re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text):
-        counts.add("non2xx", int(m2[3]) + int(m2[4]))
+    counts.add("ok", int(m[1]))
+    counts.add("reset", int(m[2]))
+    counts.add("non2xx", int(m[3]))
+    counts.add("bad", int(m[4]))
+    counts.connections = int(m[5])
 
 
 async def load(ports, seconds, restart, tools=("churn", "keepalive", "h2", "slow", "echo")):
@@ -195,7 +198,7 @@ async def load(ports, seconds, restart, tools=("churn", "keepalive", "h2", "slow
             "wrk", "-t1", "-c64", f"-d{int(seconds)}s", "--timeout", "5s", f"http://[::1]:{p6}/", stdout=asyncio.subprocess.PIPE)
     if "h2" in tools:
         procs["h2"] = await asyncio.create_subprocess_exec(
-            "h2load", "-c4", "-m8", "-D", str(int(seconds)), f"http://127.0.0.1:{ph2}/", stdout=asyncio.subprocess.PIPE)
+            "dotnet", args.h2client, f"http://127.0.0.1:{ph2}/", "4", "8", str(int(seconds)), stdout=asyncio.subprocess.PIPE)
     tasks = []
     if "slow" in tools:
         tasks += [asyncio.create_task(slow_client(counts["slow"], stop)) for _ in range(8)]
@@ -206,7 +209,7 @@ async def load(ports, seconds, restart, tools=("churn", "keepalive", "h2", "slow
     await asyncio.gather(*tasks)
     for name, proc in procs.items():
         out = (await proc.communicate())[0].decode(errors="replace")
-        (parse_wrk if name != "h2" else parse_h2load)(out, counts[name])
+        (parse_wrk if name != "h2" else parse_h2client)(out, counts[name])
     return counts, restarts
 
 
@@ -251,13 +254,14 @@ def main():
     exited = sum(1 for s in servers[:-1] if s.process.wait(timeout=60) is not None)
     listen = (overflows_after[0] - overflows_before[0], overflows_after[1] - overflows_before[1])
     total = line("handoff", counts, f"handoffs={done} handoffs_failed={failed} old_exited={exited}/{len(servers) - 1} "
-                 f"listen_overflows={listen[0]} listen_drops={listen[1]} fds_end={fds_end}")
+                 f"listen_overflows={listen[0]} listen_drops={listen[1]} fds_end={fds_end} "
+                 f"h2_connections={counts['h2'].connections}")
     # The survivor's descriptors: the same again after a second load-free look (nothing leaks per connection).
     time.sleep(1)
     fds_again = survivor.fds()
     ok = (all(total[k] == 0 for k in ("refused", "reset", "slow_connects", "bad", "non2xx")) and failed == 0 and done > 0
           and listen == (0, 0) and exited == len(servers) - 1 and abs(fds_again - fds_end) <= 2
-          and all(c.c["ok"] > 0 for c in counts.values()))
+          and all(c.c["ok"] > 0 for c in counts.values()) and counts["h2"].connections > 4)
     results.append(("handoff", ok))
     survivor.stop()
 
@@ -304,7 +308,9 @@ def main():
     passed = sum(1 for _, ok in results if ok)
     for case, ok in results:
         if not ok:
-            log(f"{case}: did not meet its goal")
+            log(f"{case}: did not meet its goal (the servers' logs are in {WORK})")
+    if passed == len(results):
+        shutil.rmtree(WORK, ignore_errors=True)
     print(f"restarts: {passed} passed, {len(results) - passed} failed", flush=True)
     return 0 if passed == len(results) else 1
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using NetStream.Hosting.Internal;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport.Internal;
+using NetStream.Transport.Internal.Handoff;
 
 namespace NetStream.Tests.Hosting;
 
@@ -146,13 +147,87 @@ public sealed class HandoffTests
     [InlineData("""{"offer":[{"kind":"tcp","address":"127.0.0.1:1"},{"kind":"tcp","address":"127.0.0.1:2"}]}""", "closed after 1 of the 2 sockets")]
     public async Task A_peer_that_is_no_handoff_is_refused_and_the_new_host_binds_as_usual(string answer, string reason)
     {
+        using var offered = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        offered.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        offered.Listen(1);
+
+        await using var host = await StartBesideFakeOldProcessAsync(answer, offered, reason);
+
+        // The descriptor it received was closed: with this test's copy gone, nothing listens on that port any more.
+        var port = ((IPEndPoint)offered.LocalEndPoint!).Port;
+        offered.Dispose();
+        var refused = await Assert.ThrowsAsync<SocketException>(() => Listeners.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    [Theory]
+    [InlineData(SocketType.Dgram, "is not a stream socket (Dgram)")]
+    [InlineData(SocketType.Stream, "is not listening")]
+    public async Task A_descriptor_that_is_no_listening_stream_socket_is_refused_and_closed(SocketType type, string reason)
+    {
+        using var offered = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Dgram ? ProtocolType.Udp : ProtocolType.Tcp);
+        offered.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var address = (IPEndPoint)offered.LocalEndPoint!;
+
+        await using var host = await StartBesideFakeOldProcessAsync(
+            $$"""{"offer":[{"kind":"tcp","address":"{{address}}"}]}""", offered, reason);
+
+        // The descriptor it received was closed: with this test's copy gone, the address is free to bind again.
+        offered.Dispose();
+        using var again = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Dgram ? ProtocolType.Udp : ProtocolType.Tcp);
+        again.Bind(address);
+    }
+
+    [Fact]
+    public async Task A_process_of_another_user_is_not_given_the_sockets()
+    {
+        RequireRoot();
+        var directory = Listeners.TempDirectory();
+        var handoff = Path.Combine(directory, "handoff.sock");
+        await using var old = await EchoHost.StartAsync(WithHandoff(handoff, "tcp://127.0.0.1:0"));
+        using var refusals = new InstrumentRecorder(old.Host.Services, "netstream.handoffs", "error.type");
+        // Only the socket file's mode keeps other users out; opened up here, the peer's uid is what is left to check.
+        File.SetUnixFileMode(directory, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(handoff, (UnixFileMode)0b110_110_110);
+
+        using var stranger = Stranger.Start(StrangerSuccessor, handoff);
+
+        Assert.Equal("hung up", await stranger.ReadLineAsync());
+        await refusals.WaitForSumAsync("not_allowed", 1);
+        Assert.False(old.Host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested);
+        Assert.Equal("still"u8.ToArray(), await EchoClient.RoundTripAsync(old.EndPoint, "still"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_handoff_socket_of_another_user_is_not_asked_and_the_new_host_binds_as_usual()
+    {
+        RequireRoot();
+        var directory = Listeners.TempDirectory();
+        File.SetUnixFileMode(directory, (UnixFileMode)0b111_111_111);
+        var handoff = Path.Combine(directory, "handoff.sock");
+        using var stranger = Stranger.Start(StrangerOldProcess, handoff);
+        Assert.Equal("listening", await stranger.ReadLineAsync());
+        var log = new LogRecorder();
+
+        await using var host = await EchoHost.StartAsync(WithHandoff(handoff, "tcp://127.0.0.1:0"), netStream: b => b.Services.AddSingleton<ILoggerProvider>(log));
+
+        Assert.Contains(log.Entries, e => e.EventId == 35 && e.Message.Contains("runs as another user (65534)", StringComparison.Ordinal));
+        Assert.Equal("accepted", await stranger.ReadLineAsync());
+        Assert.False(host.Host.Services.GetRequiredService<NetStreamServer>().BoundListeners[0].IsInherited);
+        Assert.Equal("own"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "own"u8.ToArray()));
+    }
+
+    /// <summary>
+    /// Starts a host whose handoff path is served by this test posing as the old process: it reads the hello, sends
+    /// <paramref name="answer"/> and, when that is an offer, <paramref name="offered"/>'s descriptor. The host must
+    /// refuse for <paramref name="reason"/> and bind its own socket.
+    /// </summary>
+    private static async Task<EchoHost> StartBesideFakeOldProcessAsync(string answer, Socket offered, string reason)
+    {
         var handoff = Path.Combine(Listeners.TempDirectory(), "handoff.sock");
         using var fake = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         fake.Bind(new UnixDomainSocketEndPoint(handoff));
         fake.Listen(1);
-        using var offered = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        offered.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        offered.Listen(1);
         var peer = Task.Run(async () =>
         {
             using var successor = await fake.AcceptAsync();
@@ -160,23 +235,19 @@ public sealed class HandoffTests
             Send(successor, answer);
             if (answer.Contains("\"offer\"", StringComparison.Ordinal))
             {
-                // One socket of the two offered, then gone.
+                // One socket, then gone.
                 ScmRights.Send(successor, Encoding.UTF8.GetBytes("""{"fds":1}"""), [(int)offered.Handle]);
             }
         });
         var log = new LogRecorder();
 
-        await using var host = await EchoHost.StartAsync(WithHandoff(handoff, "tcp://127.0.0.1:0"), netStream: b => b.Services.AddSingleton<ILoggerProvider>(log));
+        var host = await EchoHost.StartAsync(WithHandoff(handoff, "tcp://127.0.0.1:0"), netStream: b => b.Services.AddSingleton<ILoggerProvider>(log));
 
         await peer.WaitAsync(Listeners.Timeout);
         Assert.Contains(log.Entries, e => e.EventId == 35 && e.Message.Contains(reason, StringComparison.Ordinal));
         Assert.Equal("own"u8.ToArray(), await EchoClient.RoundTripAsync(host.EndPoint, "own"u8.ToArray()));
         Assert.False(host.Host.Services.GetRequiredService<NetStreamServer>().BoundListeners[0].IsInherited);
-        // The descriptor it received was closed: with this test's copy gone, nothing listens on that port any more.
-        var port = ((IPEndPoint)offered.LocalEndPoint!).Port;
-        offered.Dispose();
-        var refused = await Assert.ThrowsAsync<SocketException>(() => Listeners.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
-        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        return host;
     }
 
     /// <summary>One HTTP/1.1 request on a kept-alive connection; the response's head and body as text.</summary>
@@ -218,6 +289,73 @@ public sealed class HandoffTests
         var buffer = new byte[65536];
         (var length, descriptors) = ScmRights.Receive(socket, buffer);
         return Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    // A successor run as another user: says hello, prints "hung up" when the old process closes without a word (the
+    // close may reach it as a reset: the hello was never read).
+    private const string StrangerSuccessor = """
+        use Socket; $SIG{PIPE} = "IGNORE"; $| = 1;
+        socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!";
+        connect($s, pack_sockaddr_un($ARGV[0])) or die "connect: $!";
+        send($s, qq({"hello":"netstream-handoff/1","pid":$$}), 0);
+        my $n = sysread($s, my $answer, 65536);
+        print $n ? "answer $answer\n" : $n == 0 || $!{ECONNRESET} ? "hung up\n" : "error $!\n";
+        """;
+
+    // An "old process" run as another user: listens at the handoff path, accepts one peer, says nothing.
+    private const string StrangerOldProcess = """
+        use Socket; $| = 1;
+        socket(my $l, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!";
+        bind($l, pack_sockaddr_un($ARGV[0])) or die "bind: $!";
+        listen($l, 4) or die "listen: $!";
+        print "listening\n";
+        accept(my $c, $l) or die "accept: $!";
+        print "accepted\n";
+        my $wait = <STDIN>;
+        """;
+
+    private static void RequireRoot() =>
+        Assert.True(ProcessUser.Id == 0, "this test runs a process as another user (uid 65534, with setpriv): it needs root, as CI has");
+
+    /// <summary>A Perl script run as uid and gid 65534 (nobody) with setpriv; reads its output line by line.</summary>
+    private sealed class Stranger : IDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+
+        private Stranger(System.Diagnostics.Process process) => _process = process;
+
+        public static Stranger Start(string script, string argument)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("setpriv")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (var word in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-e", script, argument })
+            {
+                start.ArgumentList.Add(word);
+            }
+
+            return new Stranger(System.Diagnostics.Process.Start(start)!);
+        }
+
+        public async Task<string?> ReadLineAsync()
+        {
+            var line = await _process.StandardOutput.ReadLineAsync().WaitAsync(Listeners.Timeout);
+            return line ?? $"(exited: {await _process.StandardError.ReadToEndAsync()})";
+        }
+
+        public void Dispose()
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(Listeners.Timeout))
+            {
+                _process.Kill();
+            }
+
+            _process.Dispose();
+        }
     }
 
     private static async Task WhenCancelled(CancellationToken token)
