@@ -4,9 +4,11 @@ import argparse, asyncio, os, re, shutil, signal, socket, subprocess, sys, tempf
 parser = argparse.ArgumentParser()
 parser.add_argument("--server", required=True)
 parser.add_argument("--h2client", required=True)
-parser.add_argument("--short", action="store_true")
+form = parser.add_mutually_exclusive_group()
+form.add_argument("--short", action="store_true")
+form.add_argument("--full", action="store_true")
 args = parser.parse_args()
-INTERVAL, DURATION = (1.0, 20.0) if args.short else (0.3, 120.0)
+INTERVAL, DURATION = (1.0, 20.0) if args.short else (0.3, 120.0) if args.full else (1.0, 60.0)
 CONTROL_CYCLES = 4
 WORK = tempfile.mkdtemp(prefix="netstream-restarts.")
 UNIX = os.path.join(WORK, "http.sock")
@@ -191,7 +193,7 @@ async def load(ports, seconds, restart, tools=("churn", "keepalive", "h2", "slow
     procs = {}
     if "churn" in tools:
         procs["churn"] = await asyncio.create_subprocess_exec(
-            "wrk", "-t1", "-c64", f"-d{int(seconds)}s", "--timeout", "5s", "-H", "Connection: close",
+            "wrk", "-t1", "-c256", f"-d{int(seconds)}s", "--timeout", "5s", "-H", "Connection: close",
             f"http://127.0.0.1:{p4}/", stdout=asyncio.subprocess.PIPE)
     if "keepalive" in tools:
         procs["keepalive"] = await asyncio.create_subprocess_exec(
@@ -255,7 +257,7 @@ def main():
     listen = (overflows_after[0] - overflows_before[0], overflows_after[1] - overflows_before[1])
     total = line("handoff", counts, f"handoffs={done} handoffs_failed={failed} old_exited={exited}/{len(servers) - 1} "
                  f"listen_overflows={listen[0]} listen_drops={listen[1]} fds_end={fds_end} "
-                 f"h2_connections={counts['h2'].connections}")
+                 f"h2_connections={counts['h2'].connections} churn_per_s={counts['churn'].c['ok'] / DURATION:.0f}")
     # The survivor's descriptors: the same again after a second load-free look (nothing leaks per connection).
     time.sleep(1)
     fds_again = survivor.fds()

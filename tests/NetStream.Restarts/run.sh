@@ -4,7 +4,9 @@
 # client error; then two controls that must show errors on the same counters: a plain stop-then-start, and an
 # SO_REUSEPORT overlap restart (net.ipv4.tcp_migrate_req off).
 #
-#   tests/NetStream.Restarts/run.sh           full form: a handoff every 300 ms for 120 s
+#   tests/NetStream.Restarts/run.sh           a handoff every second for 60 s
+#   tests/NetStream.Restarts/run.sh --full    full form: a handoff every 300 ms for 120 s (a successor is started only
+#                                             once the one before it has started: about every 1.3 s on 2 cores)
 #   tests/NetStream.Restarts/run.sh --short   short form (CI): a handoff every second for 20 s
 #
 # Prints one line per case with its counts, and last "restarts: N passed, N failed". Installs wrk (a Debian package)
