@@ -145,6 +145,9 @@ public sealed partial class NetStreamListener : IConnectionListener
     /// <summary>The listening socket, for reading options. Do not accept on it or close it.</summary>
     public Socket Socket => _socket;
 
+    /// <summary>The options this listener was bound with (its endpoint's own, or the factory's).</summary>
+    internal NetStreamTransportOptions Options => _options;
+
     /// <summary>Accepts the next connection, made by the <c>new_connection</c> hook; <see langword="null"/> once unbound.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default) =>

@@ -164,19 +164,28 @@ public sealed class NetStreamTransportFactory : IConnectionListenerFactory, ICon
         }
 
         string? handedOverFile = null;
-        if (Handoff()?.Take(endpoint) is { } handedOver)
+        var handedOver = Handoff()?.Take(endpoint);
+        if (handedOver is not null)
         {
             Log.HandoffSocketTaken(_logger, endpoint);
             // A Unix socket handed over keeps its file, which this process removes at its own final unbind (unless it
             // hands the socket on in turn).
             handedOverFile = endpoint is UnixDomainSocketEndPoint unix && unix.ToString() is { Length: > 0 } path && path[0] is not ('\0' or '@') ? path : null;
-            endpoint = new TakenFileHandleEndPoint((ulong)handedOver);
+            endpoint = new TakenFileHandleEndPoint((ulong)handedOver.Descriptor);
         }
 
         var bound = ListenSocket.Create(endpoint, options, _logger);
-        if (handedOverFile is not null)
+        if (handedOver is not null)
         {
-            bound = bound with { UnixPath = handedOverFile };
+            try
+            {
+                bound = HandedOverSettings.Apply(bound, handedOver.Offered, options, _logger) with { UnixPath = handedOverFile };
+            }
+            catch
+            {
+                ListenSocket.Release(bound);
+                throw;
+            }
         }
 
         Log.Listening(_logger, options.Engine, bound.EndPoint, bound.Backlog?.ToString(CultureInfo.InvariantCulture) ?? "as its owner set it");

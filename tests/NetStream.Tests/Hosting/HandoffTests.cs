@@ -129,8 +129,10 @@ public sealed class HandoffTests
         using (var successor = Connect(handoff))
         {
             Send(successor, $$"""{"hello":"netstream-handoff/1","pid":{{Environment.ProcessId}}}""");
-            Assert.Contains("\"offer\"", Receive(successor, out var none));
+            var offer = Receive(successor, out var none);
             Assert.Empty(none);
+            // The manifest: the endpoint (kind and address), family, type, and what the socket was bound with.
+            Assert.Contains($$$"""{"kind":"tcp","address":"{{{old.EndPoint}}}","family":"inet","type":"stream","bound":{"backlog":{{{Somaxconn.Value}}},"reusePort":false,"deferAccept":0,"fastOpen":0}}""", offer);
             Receive(successor, out var descriptors);
             Assert.Single(descriptors);
             Descriptor.Close((ulong)descriptors[0]);
@@ -139,6 +141,51 @@ public sealed class HandoffTests
         // Gone without "started": the old host does not stop, and serves.
         Assert.Equal("still"u8.ToArray(), await EchoClient.RoundTripAsync(old.EndPoint, "still"u8.ToArray()));
         Assert.False(old.Host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task A_taken_socket_gets_the_new_backlog_and_defer_accept_and_a_warning_for_what_bind_fixed()
+    {
+        var handoff = Path.Combine(Listeners.TempDirectory(), "handoff.sock");
+        var first = WithHandoff(handoff, "tcp://127.0.0.1:0");
+        first["NetStream:Backlog"] = "64";
+        first["NetStream:DeferAccept"] = "00:00:03";
+        first["NetStream:ReusePort"] = "true";
+        await using var old = await EchoHost.StartAsync(first);
+
+        var second = WithHandoff(handoff, $"tcp://{old.EndPoint}");
+        second["NetStream:Backlog"] = "128";
+        var log = new LogRecorder();
+        using var successor = EchoHost.Build(second, netStream: b => b.Services.AddSingleton<ILoggerProvider>(log));
+        await successor.StartAsync(Listeners.TimeoutToken());
+        await old.StopAsync();
+
+        var listener = Assert.Single(successor.Services.GetRequiredService<NetStreamServer>().BoundListeners);
+        Assert.True(listener.IsInherited);
+        Assert.Equal(128, listener.Backlog);
+        Assert.Equal(128, KernelBacklog(listener.Socket));
+        Assert.Equal(0, DeferAcceptOf(listener.Socket));
+        Assert.Contains(log.Entries, e => e.EventId == 44 && e.Message.Contains("Backlog = 64", StringComparison.Ordinal) && e.Message.Contains("process's 128", StringComparison.Ordinal));
+        Assert.Contains(log.Entries, e => e.EventId == 44 && e.Message.Contains("DeferAccept = 3 s", StringComparison.Ordinal));
+        Assert.Contains(log.Entries, e => e.EventId == 45 && e.Message.Contains("ReusePort = True", StringComparison.Ordinal));
+        Assert.Equal("new"u8.ToArray(), await EchoClient.RoundTripAsync(old.EndPoint, "new"u8.ToArray()));
+        await successor.StopAsync(Listeners.TimeoutToken());
+    }
+
+    /// <summary>A listening socket's backlog as the kernel keeps it: <c>tcp_info.tcpi_sacked</c> of a listening socket.</summary>
+    private static int KernelBacklog(Socket socket)
+    {
+        var info = new byte[232];
+        var length = socket.GetRawSocketOption(6, 11, info); // IPPROTO_TCP, TCP_INFO
+        Assert.True(length >= 32);
+        return BitConverter.ToInt32(info, 28);
+    }
+
+    private static int DeferAcceptOf(Socket socket)
+    {
+        var value = new byte[4];
+        socket.GetRawSocketOption(6, 9, value); // IPPROTO_TCP, TCP_DEFER_ACCEPT
+        return BitConverter.ToInt32(value);
     }
 
     [Theory]

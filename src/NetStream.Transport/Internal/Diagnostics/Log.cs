@@ -134,4 +134,10 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Information, "NetStream takes the listening socket {EndPoint} handed over by the old process.")]
     public static partial void HandoffSocketTaken(ILogger logger, System.Net.EndPoint endPoint);
+
+    [LoggerMessage(44, LogLevel.Information, "Listener handoff: {Address} was set up with {Option} = {Old} by the old process; set to this process's {New}.")]
+    public static partial void HandoffSettingApplied(ILogger logger, string address, string option, string old, string @new);
+
+    [LoggerMessage(45, LogLevel.Warning, "Listener handoff: {Address} was bound with {Option} = {Old}, which a bound socket cannot change; this process's {New} takes effect when the socket is bound anew (a restart without the handoff).")]
+    public static partial void HandoffSettingKept(ILogger logger, string address, string option, bool old, bool @new);
 }

@@ -13,11 +13,11 @@ namespace NetStream.Transport.Internal.Handoff;
 internal sealed class HandoffInbox
 {
     private readonly Socket? _peer;
-    private readonly Dictionary<string, Queue<int>> _sockets;
+    private readonly Dictionary<string, Queue<HandedOverSocket>> _sockets;
     private readonly ILogger _logger;
     private readonly NetStreamMetrics _metrics;
 
-    private HandoffInbox(Socket? peer, Dictionary<string, Queue<int>> sockets, ILogger logger, NetStreamMetrics metrics)
+    private HandoffInbox(Socket? peer, Dictionary<string, Queue<HandedOverSocket>> sockets, ILogger logger, NetStreamMetrics metrics)
     {
         _peer = peer;
         _sockets = sockets;
@@ -93,16 +93,16 @@ internal sealed class HandoffInbox
             }
 
             // Several sockets share an address in an AcceptShards group: each bind of it takes the next.
-            var sockets = new Dictionary<string, Queue<int>>(StringComparer.Ordinal);
+            var sockets = new Dictionary<string, Queue<HandedOverSocket>>(StringComparer.Ordinal);
             for (var i = 0; i < manifest.Count; i++)
             {
                 var key = Key(Check(received[i], manifest[i]));
                 if (!sockets.TryGetValue(key, out var queue))
                 {
-                    sockets[key] = queue = new Queue<int>();
+                    sockets[key] = queue = new Queue<HandedOverSocket>();
                 }
 
-                queue.Enqueue(received[i]);
+                queue.Enqueue(new HandedOverSocket(received[i], manifest[i]));
             }
 
             Log.HandoffReceived(logger, received.Count, path);
@@ -125,7 +125,7 @@ internal sealed class HandoffInbox
     }
 
     /// <summary>The offered socket bound to <paramref name="endPoint"/>, now the caller's; null when none is.</summary>
-    public int? Take(EndPoint endPoint)
+    public HandedOverSocket? Take(EndPoint endPoint)
     {
         if (endPoint is IPEndPoint { Port: 0 })
         {
@@ -134,13 +134,13 @@ internal sealed class HandoffInbox
 
         lock (_sockets)
         {
-            if (!_sockets.TryGetValue(Key(endPoint), out var queue) || !queue.TryDequeue(out var descriptor))
+            if (!_sockets.TryGetValue(Key(endPoint), out var queue) || !queue.TryDequeue(out var socket))
             {
                 return null;
             }
 
             _metrics.HandoffSocketTaken(endPoint);
-            return descriptor;
+            return socket;
         }
     }
 
@@ -151,10 +151,10 @@ internal sealed class HandoffInbox
         {
             foreach (var (address, queue) in _sockets)
             {
-                foreach (var descriptor in queue)
+                foreach (var unused in queue)
                 {
                     Log.HandoffSocketUnused(_logger, address);
-                    Descriptor.Close((ulong)descriptor);
+                    Descriptor.Close((ulong)unused.Descriptor);
                 }
             }
 
@@ -197,9 +197,19 @@ internal sealed class HandoffInbox
             throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is not listening");
         }
 
+        if (offered.Family is { } family && family != HandoffWire.Family(socket.AddressFamily))
+        {
+            throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} of family {family} is of family {HandoffWire.Family(socket.AddressFamily)}");
+        }
+
+        if (offered.Type is { } type && type != "stream")
+        {
+            throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is said to be of type {type}, which NetStream does not listen on");
+        }
+
         var bound = socket.LocalEndPoint ?? throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} has no address");
         var actual = HandoffWire.Describe(bound);
-        if (actual != offered)
+        if (!actual.SameEndpoint(offered))
         {
             throw new InvalidDataException($"the socket offered as {offered.Kind} {offered.Address} is bound to {actual.Kind} {actual.Address}");
         }
@@ -207,3 +217,6 @@ internal sealed class HandoffInbox
         return bound;
     }
 }
+
+/// <summary>A listening socket received from the old process, with what the old process said of it.</summary>
+internal sealed record HandedOverSocket(int Descriptor, OfferedSocket Offered);

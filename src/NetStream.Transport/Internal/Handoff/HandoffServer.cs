@@ -151,7 +151,7 @@ internal sealed class HandoffServer(string path, TimeSpan timeout, ListenerRegis
             }
 
             var offered = listeners.Listeners.Where(l => !l.IsUnbound).ToList();
-            HandoffWire.Send(peer, new HandoffMessage { Offer = [.. offered.Select(l => HandoffWire.Describe(l.EndPoint))] });
+            HandoffWire.Send(peer, new HandoffMessage { Offer = [.. offered.Select(HandoffWire.Offer)] });
             foreach (var batch in offered.Chunk(ScmRights.MaxDescriptors))
             {
                 var descriptors = batch.Select(l => (int)l.Socket.SafeHandle.DangerousGetHandle()).ToArray();

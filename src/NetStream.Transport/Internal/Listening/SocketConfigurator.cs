@@ -62,6 +62,24 @@ internal static class SocketConfigurator
         }
     }
 
+    /// <summary>
+    /// Sets <c>TCP_DEFER_ACCEPT</c> and <c>TCP_FASTOPEN</c> of a socket that listens already (taken over from another
+    /// process) to <paramref name="options"/>: as <see cref="BeforeListen"/> does, and off where they are unset.
+    /// </summary>
+    public static void Retune(Socket listener, NetStreamTransportOptions options)
+    {
+        BeforeListen(listener, options);
+        if (options.DeferAccept is null)
+        {
+            SetRaw(listener, "TCP_DEFER_ACCEPT", SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpDeferAccept, 0);
+        }
+
+        if (options.FastOpen is null)
+        {
+            SetRaw(listener, "TCP_FASTOPEN", SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpFastOpen, 0);
+        }
+    }
+
     /// <summary><c>TCP_DEFER_ACCEPT</c>'s whole seconds, rounded up: the kernel counts seconds.</summary>
     public static int DeferAcceptSeconds(TimeSpan defer) => (int)Math.Min(Math.Ceiling(defer.TotalSeconds), int.MaxValue);
 
