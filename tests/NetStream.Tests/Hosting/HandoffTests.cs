@@ -164,7 +164,7 @@ public sealed class HandoffTests
         Assert.True(listener.IsInherited);
         Assert.Equal(128, listener.Backlog);
         Assert.Equal(128, KernelBacklog(listener.Socket));
-        Assert.Equal(0, DeferAcceptOf(listener.Socket));
+        Assert.Equal(0, SocketConfigurator.GetRawInt(listener.Socket, SocketOptionNames.IpProtoTcp, SocketOptionNames.TcpDeferAccept));
         Assert.Contains(log.Entries, e => e.EventId == 44 && e.Message.Contains("Backlog = 64", StringComparison.Ordinal) && e.Message.Contains("process's 128", StringComparison.Ordinal));
         Assert.Contains(log.Entries, e => e.EventId == 44 && e.Message.Contains("DeferAccept = 3 s", StringComparison.Ordinal));
         Assert.Contains(log.Entries, e => e.EventId == 45 && e.Message.Contains("ReusePort = True", StringComparison.Ordinal));
@@ -179,13 +179,6 @@ public sealed class HandoffTests
         var length = socket.GetRawSocketOption(6, 11, info); // IPPROTO_TCP, TCP_INFO
         Assert.True(length >= 32);
         return BitConverter.ToInt32(info, 28);
-    }
-
-    private static int DeferAcceptOf(Socket socket)
-    {
-        var value = new byte[4];
-        socket.GetRawSocketOption(6, 9, value); // IPPROTO_TCP, TCP_DEFER_ACCEPT
-        return BitConverter.ToInt32(value);
     }
 
     [Theory]

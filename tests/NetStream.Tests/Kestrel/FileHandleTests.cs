@@ -63,9 +63,8 @@ public sealed partial class FileHandleTests
         using var systemds = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         systemds.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         systemds.Listen();
-        var passed = DuplicateCloseOnExec((int)systemds.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
-        Assert.True(passed >= 0);
-        var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint((ulong)passed));
+        var passed = DuplicateCloseOnExec(systemds);
+        var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint(passed));
 
         // A window for the accept to reach the socket engine: if it has not, the test passes without proving anything.
         var pending = listener.AcceptAsync(Listeners.TimeoutToken()).AsTask();
@@ -161,15 +160,17 @@ public sealed partial class FileHandleTests
             socket.Listen();
         }
 
-        // Close-on-exec, like every descriptor the runtime makes: tests that start child processes run in parallel,
-        // and a child that inherited this descriptor would keep the socket listening after NetStream closed it.
-        var duplicate = DuplicateCloseOnExec((int)socket.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
-        if (duplicate < 0)
-        {
-            throw new SocketException(Marshal.GetLastPInvokeError());
-        }
+        return (DuplicateCloseOnExec(socket), (IPEndPoint)socket.LocalEndPoint!);
+    }
 
-        return ((ulong)duplicate, (IPEndPoint)socket.LocalEndPoint!);
+    /// <summary>
+    /// A second descriptor of <paramref name="socket"/>, close-on-exec like every descriptor the runtime makes: tests
+    /// that start child processes run in parallel, and a child that inherited it would keep the socket listening.
+    /// </summary>
+    internal static ulong DuplicateCloseOnExec(Socket socket)
+    {
+        var duplicate = DuplicateCloseOnExec((int)socket.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
+        return duplicate >= 0 ? (ulong)duplicate : throw new SocketException(Marshal.GetLastPInvokeError());
     }
 
     private const int FDupFdCloexec = 1030; // F_DUPFD_CLOEXEC

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using NetStream.Tests.Infrastructure;
 using NetStream.Transport;
 using NetStream.Transport.Internal;
@@ -12,7 +11,7 @@ namespace NetStream.Tests.Transport;
 /// leaves it as it was for that holder: listening, with no option changed, even when it lets go in the middle of
 /// accepting under load.
 /// </summary>
-public sealed partial class SharedSocketCloseTests
+public sealed class SharedSocketCloseTests
 {
     private const int Rounds = 25;
 
@@ -27,9 +26,8 @@ public sealed partial class SharedSocketCloseTests
             original.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             original.Listen(1024);
             var endPoint = (IPEndPoint)original.LocalEndPoint!;
-            var copy = DuplicateCloseOnExec((int)original.SafeHandle.DangerousGetHandle(), FDupFdCloexec, 0);
-            Assert.True(copy >= 0);
-            await using var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint((ulong)copy), o => o.Engine = engine);
+            var copy = NetStream.Tests.Kestrel.FileHandleTests.DuplicateCloseOnExec(original);
+            await using var listener = await Listeners.BindAsync(new TakenFileHandleEndPoint(copy), o => o.Engine = engine);
 
             using var stop = new CancellationTokenSource();
             var accepted = 0;
@@ -76,9 +74,4 @@ public sealed partial class SharedSocketCloseTests
             }
         }
     }
-
-    private const int FDupFdCloexec = 1030; // F_DUPFD_CLOEXEC
-
-    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    private static partial int DuplicateCloseOnExec(int fd, int command, int lowest);
 }

@@ -12,29 +12,30 @@ internal sealed class SocketsAcceptor(Socket listener) : IConnectionAcceptor
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _pending; // accepts handed to the runtime and not yet returned
 
-    public async ValueTask<Socket> AcceptAsync(CancellationToken cancellationToken)
+    public ValueTask<Socket> AcceptAsync(CancellationToken cancellationToken)
     {
         // Counted before the runtime is called, and Dispose cancels before it reads the count: an accept that starts
         // after Dispose looked finds the token cancelled, and the runtime returns without a system call.
         Interlocked.Increment(ref _pending);
+        ValueTask<Socket> accepting;
         try
         {
-            if (!cancellationToken.CanBeCanceled)
-            {
-                // Kestrel and the hosted server accept without a token: the acceptor's own serves.
-                return await listener.AcceptAsync(_closing.Token).ConfigureAwait(false);
-            }
-
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
-            return await listener.AcceptAsync(linked.Token).ConfigureAwait(false);
+            // Kestrel and the hosted server accept without a token: the acceptor's own serves, with no allocation.
+            accepting = cancellationToken.CanBeCanceled ? AcceptLinkedAsync(cancellationToken) : listener.AcceptAsync(_closing.Token);
         }
-        finally
+        catch
         {
-            if (Interlocked.Decrement(ref _pending) == 0 && _closing.IsCancellationRequested)
-            {
-                _drained.TrySetResult();
-            }
+            Returned();
+            throw;
         }
+
+        if (accepting.IsCompleted)
+        {
+            Returned();
+            return accepting;
+        }
+
+        return ReturnedAfterAsync(accepting);
     }
 
     /// <summary>
@@ -54,5 +55,31 @@ internal sealed class SocketsAcceptor(Socket listener) : IConnectionAcceptor
 
         // Not disposed: the cancelled operation may still unregister from its token.
         _drained.Task.Wait(s_drainLimit);
+    }
+
+    private async ValueTask<Socket> AcceptLinkedAsync(CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        return await listener.AcceptAsync(linked.Token).ConfigureAwait(false);
+    }
+
+    private async ValueTask<Socket> ReturnedAfterAsync(ValueTask<Socket> accepting)
+    {
+        try
+        {
+            return await accepting.ConfigureAwait(false);
+        }
+        finally
+        {
+            Returned();
+        }
+    }
+
+    private void Returned()
+    {
+        if (Interlocked.Decrement(ref _pending) == 0 && _closing.IsCancellationRequested)
+        {
+            _drained.TrySetResult();
+        }
     }
 }
